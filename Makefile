@@ -1,0 +1,45 @@
+# trainset: `make run` starts the whole local system; `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+RUN_STAMP := $(VENV)/.run-deps
+TEST_STAMP := $(VENV)/.test-deps
+
+.PHONY: run test lint bench setup clean-local help
+
+help:
+	@echo "make run    - set up and start trainset locally (API + page on http://127.0.0.1:8000)"
+	@echo "make test   - set up and run the whole test suite"
+	@echo "make lint   - ruff"
+	@echo "make bench  - run the benchmarks in bench/"
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): requirements.txt layers/core/pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(TEST_STAMP): $(RUN_STAMP) tests/requirements.txt
+	$(PY) -m pip install --quiet -r tests/requirements.txt
+	touch $@
+
+setup: $(RUN_STAMP)
+
+run: $(RUN_STAMP)
+	$(PY) -m trainset run
+
+lint: $(TEST_STAMP)
+	$(PY) -m ruff check .
+
+test: $(TEST_STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+bench: $(RUN_STAMP)
+	$(PY) bench/assign.py
+
+clean-local:
+	rm -rf .trainset

@@ -1,0 +1,1 @@
+"""HTTP <-> services mapping for the trainset API; each module is one Blueprint."""

@@ -1,0 +1,61 @@
+"""Routes for managers: coders (create, list, certify/revoke) and labeling progress."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib import runtime
+from chalicelib.http import (
+    AUTHORIZER,
+    api,
+    current_coder,
+    json_body,
+    json_response,
+    require_manager,
+    services,
+)
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/coders", methods=["GET"], authorizer=AUTHORIZER)
+@api
+def list_coders():
+    with services() as (store, _, admin):
+        require_manager(current_coder(bp.current_request, store))
+        return {"coders": admin.list()}
+
+
+@bp.route("/coders", methods=["POST"], authorizer=AUTHORIZER)
+@api
+def create_coder():
+    body = json_body(bp.current_request)
+    with services() as (store, _, admin):
+        actor = current_coder(bp.current_request, store)
+        require_manager(actor)
+        coder = admin.create(actor, body)
+    result = {"coder": coder.as_dict()}
+    if runtime.AUTH_MODE == "local":
+        from trainset import tokens
+        from trainset.local.secrets import local_token_secret
+
+        result["token"] = tokens.mint(coder.id, coder.name, local_token_secret())
+    return json_response(result, 201)
+
+
+@bp.route("/coders/{coder_id}", methods=["PATCH"], authorizer=AUTHORIZER)
+@api
+def update_coder(coder_id):
+    body = json_body(bp.current_request)
+    with services() as (store, _, admin):
+        actor = current_coder(bp.current_request, store)
+        require_manager(actor)
+        return {"coder": admin.update(actor, coder_id, body).as_dict()}
+
+
+@bp.route("/progress", methods=["GET"], authorizer=AUTHORIZER)
+@api
+def progress():
+    with services() as (store, _, admin):
+        require_manager(current_coder(bp.current_request, store))
+        return admin.progress()

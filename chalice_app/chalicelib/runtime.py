@@ -1,0 +1,46 @@
+"""Per-process wiring: the connection pool, auth mode and settings, built once on first use."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from trainset.services.labeling import LabelingSettings
+from trainset.store.config import database_url
+from trainset.store.db import Pool, parse_url
+
+AUTH_MODE = os.environ.get("TRAINSET_AUTH", "local")  # "local" tokens or "cognito"
+
+_lock = threading.Lock()
+_pool: Pool | None = None
+_overrides: dict[str, Any] = {}
+
+
+def pool() -> Pool:
+    global _pool
+    if _pool is None:
+        with _lock:
+            if _pool is None:
+                _pool = Pool(parse_url(database_url()))
+    return _pool
+
+
+def configure(*, database_pool: Pool | None = None, **overrides: Any) -> None:
+    """Let the local server and tests supply the pool and settings (gold_rate, lease_seconds,
+    image_url) instead of the environment's."""
+    global _pool
+    with _lock:
+        if database_pool is not None:
+            _pool = database_pool
+        _overrides.update(overrides)
+
+
+def settings() -> LabelingSettings:
+    return LabelingSettings(
+        gold_rate=_overrides.get("gold_rate", float(os.environ.get("TRAINSET_GOLD_RATE", "0.1"))),
+        lease_seconds=_overrides.get(
+            "lease_seconds", int(os.environ.get("TRAINSET_LEASE_SECONDS", str(15 * 60)))
+        ),
+        image_url=_overrides.get("image_url", lambda key: None),
+    )

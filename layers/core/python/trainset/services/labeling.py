@@ -1,0 +1,393 @@
+"""Labeling use cases: hand out tasks, take labels, skips, a coder's own view, and managing coders.
+
+The rules live here (who may work on what, when a gold post is mixed in, what a valid label is,
+how a retry or a revision is recognised); the SQL lives in ``trainset.store.labeling``.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from trainset import codebook, practice
+from trainset.errors import Conflict, Forbidden, InvalidInput, NotFound
+from trainset.models import ROLES, STATUSES, Coder
+
+MODES = ("work", "practice")
+MAX_SKIP_REASON = 500
+MAX_HISTORY = 200
+_CODER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+
+
+class Store(Protocol):
+    """What the labeling service needs from persistence (see ``trainset.store.labeling``)."""
+
+    def transaction(self) -> Any: ...
+    def __getattr__(self, name: str) -> Any: ...
+
+
+@dataclass
+class LabelingSettings:
+    gold_rate: float = 0.1  # chance that a work task is a QA gold post due for the coder
+    lease_seconds: int = 15 * 60
+    rng: random.Random = field(default_factory=random.Random)
+    image_url: Callable[[str], str | None] = lambda key: None
+
+
+def require_family(value: Any) -> str:
+    if value not in codebook.FAMILIES:
+        raise InvalidInput(
+            "unknown or missing family",
+            [{"field": "family", "message": f"must be one of: {', '.join(codebook.FAMILY_NAMES)}"}],
+        )
+    return value
+
+
+def require_active(coder: Coder) -> None:
+    if coder.status == "revoked":
+        raise Forbidden("your access has been revoked; contact a manager")
+
+
+class LabelingService:
+    def __init__(self, store: Store, settings: LabelingSettings | None = None) -> None:
+        self.store = store
+        self.settings = settings or LabelingSettings()
+
+    # ---- tasks ----------------------------------------------------------------------------
+
+    def next_task(self, coder: Coder, family: str, mode: str = "work") -> dict[str, Any]:
+        """The coder's next post in ``family``: their current lease if any, else a new one."""
+        require_family(family)
+        if mode not in MODES:
+            raise InvalidInput(
+                "unknown mode",
+                [{"field": "mode", "message": f"must be one of: {', '.join(MODES)}"}],
+            )
+        require_active(coder)
+        if mode == "work" and coder.status != "certified":
+            raise Forbidden(
+                "trainees can only practice (mode=practice) until a manager certifies them"
+            )
+        secs = self.settings.lease_seconds
+        with self.store.transaction():
+            if mode == "practice":
+                task = self.store.current_gold_lease(coder.id, family, ("practice",))
+                task = task or self.store.lease_gold(coder.id, family, "practice", secs)
+            else:
+                task = self.store.current_task_lease(coder.id, family)
+                task = task or self.store.current_gold_lease(coder.id, family, ("qa",))
+                if task is None and self.settings.rng.random() < self.settings.gold_rate:
+                    task = self.store.lease_gold(coder.id, family, "qa", secs)
+                task = task or self.store.lease_next_task(coder.id, family, secs)
+        progress = self.progress(coder, family)
+        if task is None:
+            message = (
+                "You have answered every practice post for this family."
+                if mode == "practice"
+                else "No posts are waiting in this family right now. Thank you!"
+            )
+            return {"task": None, "message": message, "progress": progress}
+        return {"task": self._payload(task), "progress": progress}
+
+    def _payload(self, task: Mapping[str, Any]) -> dict[str, Any]:
+        # Gold, practice and real tasks share one shape, so a coder cannot tell them apart.
+        key = task["image_key"]
+        return {
+            "post_id": task["post_id"],
+            "family": task["family"],
+            "text": task["text"],
+            "image_url": self.settings.image_url(key) if key else None,
+            "lease_expires_at": _iso(task["lease_expires_at"]),
+        }
+
+    def progress(self, coder: Coder, family: str) -> dict[str, int]:
+        counts = self.store.coder_counts(coder.id, _day_start())
+        return {
+            "done_today": sum(counts.values()),
+            "done_today_in_family": counts.get(family, 0),
+            "remaining_in_family": self.store.remaining(family),
+        }
+
+    def skip(self, coder: Coder, post_id: str, body: Any) -> dict[str, Any]:
+        require_active(coder)
+        if not isinstance(body, Mapping):
+            raise InvalidInput("the body must be a JSON object with family and reason")
+        family = require_family(body.get("family"))
+        reason = body.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidInput(
+                "a skip needs a reason",
+                [{"field": "reason", "message": "say briefly why you skip this post"}],
+            )
+        if len(reason) > MAX_SKIP_REASON:
+            raise InvalidInput(
+                "reason too long",
+                [{"field": "reason", "message": f"at most {MAX_SKIP_REASON} characters"}],
+            )
+        with self.store.transaction():
+            lease = self.store.find_lease(coder.id, post_id, family)
+            if lease is None:
+                raise Conflict(f"post {post_id} is not leased to you in family {family}")
+            self.store.insert_skip(coder.id, post_id, family, reason.strip())
+            if lease["kind"] == "task":
+                self.store.release_task(lease["task_id"], coder.id)
+            else:
+                self.store.finish_gold(coder.id, post_id, family)
+        return {"skipped": True, "post_id": post_id, "family": family}
+
+    # ---- labels ---------------------------------------------------------------------------
+
+    def submit(self, coder: Coder, body: Any) -> dict[str, Any]:
+        """Store a label. A retry with the same submission id returns the stored one unchanged;
+        a label for a post the coder already labeled is a revision (the old one is kept)."""
+        require_active(coder)
+        submission_id, post_id, family, answers, seconds = _parse_submission(body)
+        errors = codebook.validate(family, answers)
+        if errors:
+            raise InvalidInput(
+                f"the label has {len(errors)} problem(s); nothing was stored",
+                [e.as_dict() for e in errors],
+            )
+        answers = codebook.normalize(family, answers)
+        with self.store.transaction():
+            stored = self.store.label_by_submission(submission_id)
+            if stored is not None:
+                return self._replay(coder, stored)
+            previous = self.store.latest_label(coder.id, post_id, family)
+            if previous is not None:
+                kind, task_id = previous["kind"], previous["task_id"]
+                revision = previous["revision"] + 1
+            else:
+                lease = self.store.find_lease(coder.id, post_id, family)
+                if lease is None:
+                    # A concurrent retry of this submission may have finished the lease while
+                    # we waited for its lock: then it is a replay, not a conflict.
+                    stored = self.store.label_by_submission(submission_id)
+                    if stored is not None:
+                        return self._replay(coder, stored)
+                    raise self._not_leased(post_id, family)
+                kind, task_id, revision = lease["kind"], lease["task_id"], 1
+                if kind == "task" and coder.status != "certified":
+                    raise Forbidden("only certified coders can submit real labels")
+            row = self.store.insert_label(
+                submission_id=submission_id,
+                post_id=post_id,
+                family=family,
+                coder_id=coder.id,
+                revision=revision,
+                kind=kind,
+                task_id=task_id,
+                answers=answers,
+                coder_status=coder.status,
+                seconds_spent=seconds,
+            )
+            if row is None:  # the same submission id committed concurrently: a retry
+                return self._replay(coder, self.store.label_by_submission(submission_id))
+            if revision == 1:
+                if kind == "task":
+                    self.store.finish_task(task_id, coder.id)
+                else:
+                    self.store.finish_gold(coder.id, post_id, family)
+        return self._receipt(row, duplicate=False)
+
+    def _replay(self, coder: Coder, stored: Mapping[str, Any]) -> dict[str, Any]:
+        if stored["coder_id"] != coder.id:
+            raise Conflict("this submission id was already used by another coder")
+        return self._receipt(stored, duplicate=True)
+
+    def _receipt(self, row: Mapping[str, Any], duplicate: bool) -> dict[str, Any]:
+        receipt = {
+            "label_id": row["id"],
+            "submission_id": str(row["submission_id"]),
+            "post_id": row["post_id"],
+            "family": row["family"],
+            "revision": row["revision"],
+            "answers": row["answers"],
+            "duplicate": duplicate,
+        }
+        if row["kind"] == "practice":
+            gold = self.store.gold_answers(row["post_id"], row["family"])
+            feedback = practice.compare(row["family"], row["answers"], gold["answers"])
+            receipt["practice"] = {
+                "correct": all(f.correct for f in feedback),
+                "correct_answers": gold["answers"],
+                "rationale": gold["rationale"],
+                "fields": [f.as_dict() for f in feedback],
+            }
+        return receipt
+
+    def _not_leased(self, post_id: str, family: str) -> Exception:
+        if not self.store.post_exists(post_id):
+            return NotFound(f"no post with id {post_id}")
+        return Conflict(
+            f"post {post_id} is not leased to you in family {family}: the lease may have "
+            "expired and gone to another coder. Fetch a new task with GET /tasks/next.",
+            {"post_id": post_id, "family": family, "reason": "not_leased"},
+        )
+
+    # ---- the coder's own view -------------------------------------------------------------
+
+    def me(self, coder: Coder) -> dict[str, Any]:
+        today = self.store.coder_counts(coder.id, _day_start())
+        triples = [
+            (r["family"], r["answers"], r["gold"]) for r in self.store.practice_answers(coder.id)
+        ]
+        return {
+            **coder.as_dict(),
+            "today": {"total": sum(today.values()), "by_family": today},
+            "practice": practice.summary(triples),
+        }
+
+    def history(self, coder: Coder, limit: Any = 50, before: Any = None) -> dict[str, Any]:
+        limit_n = _int_param("limit", limit, 1, MAX_HISTORY)
+        before_id = None if before in (None, "") else _int_param("before", before, 1, 2**62)
+        rows = self.store.history(coder.id, limit_n, before_id)
+        items = [
+            {
+                "label_id": r["label_id"],
+                "post_id": r["post_id"],
+                "family": r["family"],
+                "revision": r["revision"],
+                "kind": "practice" if r["kind"] == "practice" else "task",
+                "answers": r["answers"],
+                "created_at": _iso(r["created_at"]),
+                "text": r["text"],
+                "image_url": self.settings.image_url(r["image_key"]) if r["image_key"] else None,
+            }
+            for r in rows
+        ]
+        next_before = items[-1]["label_id"] if len(items) == limit_n else None
+        return {"items": items, "next_before": next_before}
+
+
+class CoderAdmin:
+    """Managers create coders, certify and revoke them; every action is audited."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def create(self, actor: Coder | None, body: Any) -> Coder:
+        if not isinstance(body, Mapping):
+            raise InvalidInput("the body must be a JSON object with at least a name")
+        name = body.get("name")
+        role = body.get("role", "coder")
+        status = body.get("status", "trainee")
+        errors = []
+        if not isinstance(name, str) or not _CODER_NAME.match(name):
+            errors.append({"field": "name", "message": "1-64 letters, digits, '_', '.', '@' or "
+                           "'-', starting with a letter or digit"})
+        if role not in ROLES:
+            errors.append({"field": "role", "message": f"must be one of: {', '.join(ROLES)}"})
+        if status not in STATUSES:
+            errors.append({"field": "status", "message": f"must be one of: {', '.join(STATUSES)}"})
+        if errors:
+            raise InvalidInput("cannot create the coder", errors)
+        with self.store.transaction():
+            row = self.store.insert_coder(name, role, status)
+            if row is None:
+                raise Conflict(f"a coder named {name} already exists")
+            self.store.audit(actor.id if actor else None, "coder.create", name,
+                             {"role": role, "status": status})
+        return Coder.from_row(row)
+
+    def update(self, actor: Coder, coder_id: Any, body: Any) -> Coder:
+        target = _int_param("id", coder_id, 1, 2**62)
+        if not isinstance(body, Mapping) or not ({"status", "role"} & set(body)):
+            raise InvalidInput("send a JSON object with status and/or role")
+        status, role = body.get("status"), body.get("role")
+        errors = []
+        if status is not None and status not in STATUSES:
+            errors.append({"field": "status", "message": f"must be one of: {', '.join(STATUSES)}"})
+        if role is not None and role not in ROLES:
+            errors.append({"field": "role", "message": f"must be one of: {', '.join(ROLES)}"})
+        extra = sorted(set(body) - {"status", "role"})
+        errors += [{"field": k, "message": "cannot be changed here"} for k in extra]
+        if errors:
+            raise InvalidInput("cannot update the coder", errors)
+        if target == actor.id and (status == "revoked" or role == "coder"):
+            raise Conflict("managers cannot revoke or demote themselves")
+        with self.store.transaction():
+            row = self.store.update_coder(target, status, role)
+            if row is None:
+                raise NotFound(f"no coder with id {target}")
+            self.store.audit(actor.id, "coder.update", row["name"],
+                             {"status": status, "role": role})
+        return Coder.from_row(row)
+
+    def list(self) -> list[dict[str, Any]]:
+        return [
+            {**r, "created_at": _iso(r["created_at"]),
+             "status_changed_at": _iso(r["status_changed_at"])}
+            for r in self.store.list_coders()
+        ]
+
+    def progress(self) -> dict[str, Any]:
+        families = {
+            f: {"open": 0, "leased": 0, "done": 0} for f in codebook.FAMILY_NAMES
+        }
+        for family, open_, leased, done in self.store.family_progress():
+            families[family] = {"open": open_, "leased": leased, "done": done}
+        day = _day_start()
+        week = day - timedelta(days=day.weekday())
+        coders = self.store.coder_progress(day, week)
+        return {"families": families, "coders": coders}
+
+
+def _parse_submission(body: Any) -> tuple[str, str, str, Any, float | None]:
+    if not isinstance(body, Mapping):
+        raise InvalidInput("the body must be a JSON object")
+    errors = []
+    sid = body.get("submission_id")
+    try:
+        sid = str(uuid.UUID(str(sid))) if sid is not None else None
+    except ValueError:
+        sid = None
+    if sid is None:
+        errors.append({"field": "submission_id", "message": "must be a UUID made by the client "
+                       "once per submission (a retry reuses it)"})
+    post_id = body.get("post_id")
+    if not isinstance(post_id, str) or not post_id:
+        errors.append({"field": "post_id", "message": "is required"})
+    family = body.get("family")
+    if family not in codebook.FAMILIES:
+        errors.append({"field": "family",
+                       "message": f"must be one of: {', '.join(codebook.FAMILY_NAMES)}"})
+    seconds = body.get("seconds_spent")
+    if seconds is not None and (
+        isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0
+    ):
+        errors.append({"field": "seconds_spent", "message": "must be a non-negative number"})
+    if "answers" not in body:
+        errors.append({"field": "answers", "message": "is required"})
+    extra = sorted(set(body) - {"submission_id", "post_id", "family", "answers",
+                                "seconds_spent"})
+    errors += [{"field": k, "message": "is not a field of a label submission"} for k in extra]
+    if errors:
+        raise InvalidInput(f"the label has {len(errors)} problem(s); nothing was stored", errors)
+    return sid, post_id, family, body["answers"], seconds
+
+
+def _int_param(name: str, value: Any, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not low <= number <= high or isinstance(value, bool):
+        raise InvalidInput(
+            f"bad {name}", [{"field": name, "message": f"must be a whole number {low}-{high}"}]
+        )
+    return number
+
+
+def _day_start() -> datetime:
+    now = datetime.now(UTC)
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,1 @@
+"""PostgreSQL adapter: connections, migrations and the SQL behind each service (pg8000)."""

@@ -1,0 +1,150 @@
+"""Connections to PostgreSQL through pg8000, from a URL; a small thread-safe pool.
+
+Every statement in trainset goes through ``pg8000.native.Connection.run`` with named
+parameters: values never become part of SQL text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, urlparse
+
+import pg8000.native
+
+from trainset.errors import ConfigurationError
+
+Connection = pg8000.native.Connection
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """What pg8000 needs; built from a postgresql:// URL."""
+
+    user: str
+    password: str | None
+    database: str
+    host: str | None
+    port: int
+    unix_sock: str | None
+    ssl: bool
+
+    def safe_description(self) -> str:
+        """Where we connect, without the password, for messages and logs."""
+        where = self.unix_sock or f"{self.host}:{self.port}"
+        return f"{self.user}@{where}/{self.database}"
+
+
+def parse_url(url: str) -> ConnectionSettings:
+    """Read a ``postgresql://user:pass@host:port/db?host=/socket/dir&sslmode=require`` URL."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("postgresql", "postgres"):
+        raise ConfigurationError(
+            "TRAINSET_DATABASE_URL must start with postgresql:// "
+            f"(got a URL with scheme {parsed.scheme!r})"
+        )
+    query = parse_qs(parsed.query)
+    socket_dir = query.get("host", [None])[0]
+    port = parsed.port or 5432
+    unix_sock = None
+    if socket_dir and socket_dir.startswith("/"):
+        unix_sock = f"{socket_dir}/.s.PGSQL.{port}"
+    return ConnectionSettings(
+        user=unquote(parsed.username or "postgres"),
+        password=unquote(parsed.password) if parsed.password else None,
+        database=(parsed.path or "/postgres").lstrip("/") or "postgres",
+        host=None if unix_sock else (parsed.hostname or "localhost"),
+        port=port,
+        unix_sock=unix_sock,
+        ssl=query.get("sslmode", ["disable"])[0] in ("require", "verify-ca", "verify-full"),
+    )
+
+
+def connect(settings: ConnectionSettings, application_name: str = "trainset") -> Connection:
+    """Open one connection; a failure says where it tried, never the password."""
+    kwargs: dict = {
+        "user": settings.user,
+        "password": settings.password,
+        "database": settings.database,
+        "application_name": application_name,
+        "timeout": 30,
+    }
+    if settings.unix_sock:
+        kwargs["unix_sock"] = settings.unix_sock
+    else:
+        kwargs["host"] = settings.host
+        kwargs["port"] = settings.port
+    if settings.ssl:
+        kwargs["ssl_context"] = ssl.create_default_context()
+    try:
+        return pg8000.native.Connection(**kwargs)
+    except (pg8000.native.InterfaceError, pg8000.native.DatabaseError, OSError) as exc:
+        raise ConfigurationError(
+            f"cannot connect to PostgreSQL at {settings.safe_description()}: {exc}"
+        ) from None
+
+
+@contextlib.contextmanager
+def transaction(conn: Connection) -> Iterator[Connection]:
+    """Run the block in one transaction: commit on success, roll back on any error."""
+    conn.run("BEGIN")
+    try:
+        yield conn
+    except BaseException:
+        conn.run("ROLLBACK")
+        raise
+    conn.run("COMMIT")
+
+
+class Pool:
+    """Connections reused across requests and threads; a broken one is replaced, not reused."""
+
+    def __init__(self, settings: ConnectionSettings, max_idle: int = 16) -> None:
+        self.settings = settings
+        self._idle: queue.LifoQueue[Connection] = queue.LifoQueue(maxsize=max_idle)
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Connection]:
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            conn = connect(self.settings)
+        healthy = False
+        try:
+            yield conn
+            healthy = True
+        finally:
+            if healthy and not _in_transaction(conn):
+                try:
+                    self._idle.put_nowait(conn)
+                    conn = None
+                except queue.Full:
+                    pass
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+
+    def close(self) -> None:
+        while True:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                return
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+def _in_transaction(conn: Connection) -> bool:
+    # pg8000 tracks the server's transaction status byte: b"I" means idle (no open transaction).
+    return getattr(conn, "_transaction_status", b"I") != b"I"
+
+
+def database_url_from_env() -> str | None:
+    """``TRAINSET_DATABASE_URL`` when set, else None (the caller picks the embedded database)."""
+    return os.environ.get("TRAINSET_DATABASE_URL") or None
