@@ -118,8 +118,9 @@ PLACE = Family(
             prompt="Can you identify a location from the text, hashtags, and/or image? "
             "(can select multiple)",
             help="Use the author's name, the text, the hashtags and the picture. Pick every "
-            "setting that applies; make an educated guess where you reasonably can (a car's inside counts "
-            "as indoors, a shop or clinic is indoors unless the post says otherwise).",
+            "setting that applies; make an educated guess where you reasonably can (a car's "
+            "inside counts as indoors, a shop or clinic is indoors unless the post says "
+            "otherwise).",
             options=(
                 Option(INDOOR, "The post describes or shows a place inside a building or vehicle."),
                 Option(OUTDOOR, "The post describes or shows a place in the open air."),

@@ -54,3 +54,29 @@ def add_gold(
         )
     with store.transaction():
         store.upsert_gold(post_id, family, purpose, codebook.normalize(family, answers), rationale)
+
+
+def load_demo(store: Any, blobs: Any, per_family: int = 120,
+              progress: Any = lambda message: None) -> dict[str, int]:
+    """Load the demo corpus once: posts, their images, a campaign per family, gold posts."""
+    from trainset import demo
+
+    regular = list(demo.posts(per_family))
+    gold = list(demo.gold())
+    image_keys = sorted({p["image_key"] for p in regular if p["image_key"]})
+    for i, key in enumerate(image_keys, 1):
+        if not blobs.exists(key):
+            blobs.put(key, demo.render_image(key), "image/jpeg")
+        if i % 20 == 0 or i == len(image_keys):
+            progress(f"images {i}/{len(image_keys)}")
+    with store.transaction():
+        store.upsert_posts(prepare_post(p) for p in regular + [g[0] for g in gold])
+        for family in codebook.FAMILY_NAMES:
+            ids = [p["id"] for p in regular if p["family"] == family]
+            store.create_campaign(name=f"demo-{family}", family=family, labels_per_post=2,
+                                  post_ids=ids, strategy="demo")
+        for post, purpose, answers, rationale in gold:
+            store.upsert_gold(post["id"], post["family"], purpose,
+                              codebook.normalize(post["family"], answers), rationale)
+    progress(f"posts {len(regular)} regular, {len(gold)} gold")
+    return {"posts": len(regular), "gold": len(gold), "images": len(image_keys)}
