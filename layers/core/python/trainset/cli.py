@@ -169,8 +169,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     sys.path.insert(0, str(repo_root() / "chalice_app"))
     from app import app  # the same Chalice app that runs in Lambda
-    from chalicelib import runtime
 
+    from chalicelib import runtime
     from trainset.local.server import LocalServer, make_gateway
 
     blobs = _local_blobs()
