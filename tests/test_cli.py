@@ -1,0 +1,63 @@
+"""The command line as a user runs it: real processes, a real database, clear errors."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from trainset import tokens
+
+
+def run_cli(args, database_url, home):
+    env = dict(os.environ, TRAINSET_DATABASE_URL=database_url, TRAINSET_HOME=str(home))
+    return subprocess.run([sys.executable, "-m", "trainset", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_coders_add_prints_a_working_token(db, database_url, tmp_path):
+    result = run_cli(["coders", "add", "bob", "--certified"], database_url, tmp_path)
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.split("token: ")[1].strip()
+    claims = tokens.verify(token, os.environ["TRAINSET_TOKEN_SECRET"])
+    assert claims.name == "bob"
+    assert db.run("SELECT name, role, status FROM coders") == [["bob", "coder", "certified"]]
+
+    again = run_cli(["coders", "add", "bob"], database_url, tmp_path)
+    assert again.returncode == 2
+    assert "already exists" in again.stderr and "Traceback" not in again.stderr
+
+    bad = run_cli(["coders", "add", "bad name"], database_url, tmp_path)
+    assert bad.returncode == 2 and "name:" in bad.stderr
+
+    listed = run_cli(["coders", "list"], database_url, tmp_path)
+    assert "bob" in listed.stdout and "certified" in listed.stdout
+    missing = run_cli(["coders", "token", "nobody"], database_url, tmp_path)
+    assert missing.returncode == 2 and "no coder named nobody" in missing.stderr
+
+
+def test_demo_load_is_idempotent(db, database_url, tmp_path):
+    first = run_cli(["demo", "load", "--posts-per-family", "6"], database_url, tmp_path)
+    assert first.returncode == 0, first.stderr
+    counts = db.run("SELECT family, count(*) FROM tasks GROUP BY family ORDER BY family")
+    assert counts == [["child", 12], ["health", 12], ["place", 12]]  # 6 posts x 2 labels
+    assert db.run("SELECT count(*) FROM gold_posts")[0][0] > 0
+    assert (tmp_path / "blobs" / "demo" / "child" / "0000.jpg").is_file()
+    second = run_cli(["demo", "load"], database_url, tmp_path)
+    assert "nothing loaded" in second.stdout
+    assert db.run("SELECT count(*) FROM tasks")[0][0] == 36
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["coders", "add", "--help"],
+                                  ["db", "migrate", "--help"], ["demo", "load", "--help"]])
+def test_every_command_has_help(args, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "trainset", *args], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and "usage:" in result.stdout
+
+
+def test_unreachable_database_is_explained(tmp_path):
+    result = run_cli(["db", "migrate"], "postgresql://u:secretpw@127.0.0.1:1/x", tmp_path)
+    assert result.returncode == 2
+    assert "cannot connect to PostgreSQL at u@127.0.0.1:1/x" in result.stderr
+    assert "secretpw" not in result.stderr and "Traceback" not in result.stderr
