@@ -15,6 +15,7 @@ AUTH_MODE = os.environ.get("TRAINSET_AUTH", "local")  # "local" tokens or "cogni
 _lock = threading.Lock()
 _pool: Pool | None = None
 _overrides: dict[str, Any] = {}
+_remaining_cache: dict[str, tuple[float, int]] = {}  # shared by the requests of this process
 
 
 def pool() -> Pool:
@@ -34,6 +35,7 @@ def configure(*, database_pool: Pool | None = None, **overrides: Any) -> None:
         if database_pool is not None:
             _pool = database_pool
         _overrides.update(overrides)
+        _remaining_cache.clear()
 
 
 def settings() -> LabelingSettings:
@@ -42,5 +44,24 @@ def settings() -> LabelingSettings:
         lease_seconds=_overrides.get(
             "lease_seconds", int(os.environ.get("TRAINSET_LEASE_SECONDS", str(15 * 60)))
         ),
-        image_url=_overrides.get("image_url", lambda key: None),
+        image_url=_overrides.get("image_url", _default_image_url()),
+        remaining_cache=_remaining_cache,
     )
+
+
+def _default_image_url():
+    """Presigned S3 URLs when an images bucket is configured (in AWS), else no image URLs."""
+    bucket = os.environ.get("TRAINSET_IMAGES_BUCKET")
+    if not bucket:
+        return lambda key: None
+    global _s3_blobs
+    if _s3_blobs is None:
+        import boto3
+
+        from trainset.blobs.s3 import S3Blobs
+
+        _s3_blobs = S3Blobs(boto3.client("s3"), bucket)
+    return _s3_blobs.url
+
+
+_s3_blobs = None

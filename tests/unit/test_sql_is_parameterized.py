@@ -11,7 +11,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|WITH|CREATE|DROP|TRUNCATE|ALTER)\b")
-ALLOWED_DYNAMIC_RUN = {("layers/core/python/trainset/store/migrations.py", "m.sql")}
+ALLOWED_DYNAMIC_RUN = {
+    ("layers/core/python/trainset/store/migrations.py", "m.sql"),  # reviewed migration files
+    ("layers/core/python/trainset/store/db.py", "sql"),  # the connection's own pass-through
+}
 
 
 def product_files():

@@ -55,3 +55,7 @@ class ConfigurationError(TrainsetError):
 
     status = 500
     code = "configuration_error"
+
+
+class DuplicateSubmission(Exception):
+    """A label with this submission id is already stored: the request is a retry."""

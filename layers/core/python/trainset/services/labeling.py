@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from trainset import codebook, practice
-from trainset.errors import Conflict, Forbidden, InvalidInput, NotFound
+from trainset.errors import Conflict, DuplicateSubmission, Forbidden, InvalidInput, NotFound
 from trainset.models import ROLES, STATUSES, Coder
 
 MODES = ("work", "practice")
@@ -37,6 +38,8 @@ class LabelingSettings:
     lease_seconds: int = 15 * 60
     rng: random.Random = field(default_factory=random.Random)
     image_url: Callable[[str], str | None] = lambda key: None
+    remaining_ttl_seconds: float = 5.0
+    remaining_cache: dict[str, tuple[float, int]] = field(default_factory=dict)
 
 
 def require_family(value: Any) -> str:
@@ -74,17 +77,28 @@ class LabelingService:
                 "trainees can only practice (mode=practice) until a manager certifies them"
             )
         secs = self.settings.lease_seconds
-        with self.store.transaction():
-            if mode == "practice":
-                task = self.store.current_gold_lease(coder.id, family, ("practice",))
-                task = task or self.store.lease_gold(coder.id, family, "practice", secs)
-            else:
-                task = self.store.current_task_lease(coder.id, family)
-                task = task or self.store.current_gold_lease(coder.id, family, ("qa",))
-                if task is None and self.settings.rng.random() < self.settings.gold_rate:
-                    task = self.store.lease_gold(coder.id, family, "qa", secs)
-                task = task or self.store.lease_next_task(coder.id, family, secs)
-        progress = self.progress(coder, family)
+        task = None
+        if mode == "practice":
+            task = self.store.current_gold_lease(coder.id, family, ("practice",))
+            task = task or self.store.lease_gold(coder.id, family, "practice", secs)
+        elif self.settings.rng.random() < self.settings.gold_rate:
+            # A gold post only when the coder holds no lease: a reload must not swap posts.
+            held = self.store.current_task_lease(coder.id, family)
+            held = held or self.store.current_gold_lease(coder.id, family, ("qa",))
+            if held is None:
+                task = self.store.lease_gold(coder.id, family, "qa", secs)
+        if task is None and mode == "work":
+            task = self.store.lease_work(coder.id, family, secs, _day_start())
+        if task is None or "done_today" not in task:
+            counts = self.store.coder_counts(coder.id, _day_start())
+            done_today, in_family = sum(counts.values()), counts.get(family, 0)
+        else:
+            done_today, in_family = task["done_today"], task["done_today_in_family"]
+        progress = {
+            "done_today": done_today,
+            "done_today_in_family": in_family,
+            "remaining_in_family": self._remaining(family),
+        }
         if task is None:
             message = (
                 "You have answered every practice post for this family."
@@ -93,6 +107,18 @@ class LabelingService:
             )
             return {"task": None, "message": message, "progress": progress}
         return {"task": self._payload(task), "progress": progress}
+
+    def _remaining(self, family: str) -> int:
+        """Open slots in ``family``, cached for a few seconds: counting on every request would
+        cost more than the lease itself on a large campaign."""
+        cache = self.settings.remaining_cache
+        now = time.monotonic()
+        hit = cache.get(family)
+        if hit is not None and now - hit[0] < self.settings.remaining_ttl_seconds:
+            return hit[1]
+        value = self.store.remaining(family)
+        cache[family] = (now, value)
+        return value
 
     def _payload(self, task: Mapping[str, Any]) -> dict[str, Any]:
         # Gold, practice and real tasks share one shape, so a coder cannot tell them apart.
@@ -103,14 +129,6 @@ class LabelingService:
             "text": task["text"],
             "image_url": self.settings.image_url(key) if key else None,
             "lease_expires_at": _iso(task["lease_expires_at"]),
-        }
-
-    def progress(self, coder: Coder, family: str) -> dict[str, int]:
-        counts = self.store.coder_counts(coder.id, _day_start())
-        return {
-            "done_today": sum(counts.values()),
-            "done_today_in_family": counts.get(family, 0),
-            "remaining_in_family": self.store.remaining(family),
         }
 
     def skip(self, coder: Coder, post_id: str, body: Any) -> dict[str, Any]:
@@ -153,46 +171,41 @@ class LabelingService:
                 f"the label has {len(errors)} problem(s); nothing was stored",
                 [e.as_dict() for e in errors],
             )
-        answers = codebook.normalize(family, answers)
-        with self.store.transaction():
+        label = {
+            "submission_id": submission_id,
+            "post_id": post_id,
+            "family": family,
+            "coder_id": coder.id,
+            "answers": codebook.normalize(family, answers),
+            "coder_status": coder.status,
+            "seconds_spent": seconds,
+        }
+        state = self.store.submission_state(submission_id, coder.id, post_id, family)
+        if state["stored"] is not None:
+            return self._replay(coder, state["stored"])
+        if state["last_revision"] is not None:
+            label.update(revision=state["last_revision"] + 1, kind=state["last_kind"],
+                         task_id=state["last_task_id"])
+            finish = None
+        elif state["leased_task_id"] is not None:
+            if coder.status != "certified":
+                raise Forbidden("only certified coders can submit real labels")
+            label.update(revision=1, kind="task", task_id=state["leased_task_id"])
+            finish = "task"
+        elif state["gold_purpose"] is not None:
+            label.update(revision=1, kind=state["gold_purpose"], task_id=None)
+            finish = "gold"
+        else:
+            raise self._not_leased(post_id, family)
+        try:
+            row = self.store.store_label(label, finish)
+        except DuplicateSubmission:  # a concurrent retry of this submission won the race
+            return self._replay(coder, self.store.label_by_submission(submission_id))
+        if row is None:  # the lease was lost between reading and writing
             stored = self.store.label_by_submission(submission_id)
             if stored is not None:
                 return self._replay(coder, stored)
-            previous = self.store.latest_label(coder.id, post_id, family)
-            if previous is not None:
-                kind, task_id = previous["kind"], previous["task_id"]
-                revision = previous["revision"] + 1
-            else:
-                lease = self.store.find_lease(coder.id, post_id, family)
-                if lease is None:
-                    # A concurrent retry of this submission may have finished the lease while
-                    # we waited for its lock: then it is a replay, not a conflict.
-                    stored = self.store.label_by_submission(submission_id)
-                    if stored is not None:
-                        return self._replay(coder, stored)
-                    raise self._not_leased(post_id, family)
-                kind, task_id, revision = lease["kind"], lease["task_id"], 1
-                if kind == "task" and coder.status != "certified":
-                    raise Forbidden("only certified coders can submit real labels")
-            row = self.store.insert_label(
-                submission_id=submission_id,
-                post_id=post_id,
-                family=family,
-                coder_id=coder.id,
-                revision=revision,
-                kind=kind,
-                task_id=task_id,
-                answers=answers,
-                coder_status=coder.status,
-                seconds_spent=seconds,
-            )
-            if row is None:  # the same submission id committed concurrently: a retry
-                return self._replay(coder, self.store.label_by_submission(submission_id))
-            if revision == 1:
-                if kind == "task":
-                    self.store.finish_task(task_id, coder.id)
-                else:
-                    self.store.finish_gold(coder.id, post_id, family)
+            raise self._not_leased(post_id, family)
         return self._receipt(row, duplicate=False)
 
     def _replay(self, coder: Coder, stored: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pg8000.native
 
-from trainset.errors import Conflict
+from trainset.errors import Conflict, DuplicateSubmission
 from trainset.store.db import Connection, transaction
 
 
@@ -100,19 +100,32 @@ class LabelingStore:
         )
         return _task_row(rows[0]) if rows else None
 
-    def lease_next_task(
-        self, coder_id: int, family: str, lease_seconds: int
+    def lease_work(
+        self, coder_id: int, family: str, lease_seconds: int, day_start: datetime
     ) -> dict[str, Any] | None:
-        """Atomically lease the oldest free slot this coder may take; None when none is left.
+        """The coder's unexpired task or QA-gold lease in ``family``, else a newly leased free
+        slot, with the coder's label counts for today; None when nothing is left.
 
-        A slot is free when open or its lease expired. The coder must not hold or have done
-        another slot of the same post, nor have labeled or skipped the post before.
+        One statement, so it is atomic without an explicit transaction and costs a single
+        round trip. A slot is free when open or its lease expired; the coder must not hold or
+        have done another slot of the post, nor have labeled or skipped it before.
         ``SKIP LOCKED`` lets concurrent coders pass each other's candidates instead of waiting.
         """
         rows = self.conn.run(
-            "WITH pick AS ("
+            "WITH current_task AS ("
+            "  SELECT t.post_id, t.lease_expires_at FROM tasks t"
+            "  WHERE t.coder_id = :coder AND t.family = :family AND t.status = 'leased'"
+            "    AND t.lease_expires_at > now() ORDER BY t.leased_at LIMIT 1),"
+            " current_gold AS ("
+            "  SELECT g.post_id, g.lease_expires_at FROM gold_leases g"
+            "  WHERE g.coder_id = :coder AND g.family = :family AND g.purpose = 'qa'"
+            "    AND g.done_at IS NULL AND g.lease_expires_at > now()"
+            "  ORDER BY g.leased_at LIMIT 1),"
+            " pick AS ("
             "  SELECT t.id FROM tasks t"
-            "  WHERE t.family = :family AND t.status <> 'done'"
+            "  WHERE NOT EXISTS (SELECT 1 FROM current_task)"
+            "    AND NOT EXISTS (SELECT 1 FROM current_gold)"
+            "    AND t.family = :family AND t.status <> 'done'"
             "    AND (t.status = 'open' OR t.lease_expires_at <= now())"
             "    AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.post_id = t.post_id"
             "                    AND o.coder_id = :coder AND o.family = t.family)"
@@ -120,16 +133,40 @@ class LabelingStore:
             "                    AND l.coder_id = :coder AND l.family = t.family)"
             "    AND NOT EXISTS (SELECT 1 FROM skips s WHERE s.post_id = t.post_id"
             "                    AND s.coder_id = :coder AND s.family = t.family)"
-            "  ORDER BY t.id LIMIT 1 FOR UPDATE OF t SKIP LOCKED)"
-            " UPDATE tasks t SET status = 'leased', coder_id = :coder, leased_at = now(),"
-            "   lease_expires_at = now() + make_interval(secs => :secs)"
-            " FROM pick, posts p WHERE t.id = pick.id AND p.id = t.post_id"
-            " RETURNING p.id, p.text, p.image_key, p.keyword, t.family, t.lease_expires_at, t.id",
+            "  ORDER BY t.id LIMIT 1 FOR UPDATE OF t SKIP LOCKED),"
+            " leased AS ("
+            "  UPDATE tasks t SET status = 'leased', coder_id = :coder, leased_at = now(),"
+            "    lease_expires_at = now() + make_interval(secs => :secs)"
+            "  FROM pick WHERE t.id = pick.id RETURNING t.post_id, t.lease_expires_at),"
+            " chosen AS ("
+            "  SELECT post_id, lease_expires_at, 'task' AS kind FROM current_task"
+            "  UNION ALL SELECT post_id, lease_expires_at, 'qa' FROM current_gold"
+            "  UNION ALL SELECT post_id, lease_expires_at, 'task' FROM leased)"
+            " SELECT p.id, p.text, p.image_key, p.keyword, c.lease_expires_at, c.kind,"
+            "  (SELECT count(*) FROM labels l WHERE l.coder_id = :coder AND l.revision = 1"
+            "     AND l.kind <> 'practice' AND l.created_at >= :day),"
+            "  (SELECT count(*) FROM labels l WHERE l.coder_id = :coder AND l.revision = 1"
+            "     AND l.kind <> 'practice' AND l.created_at >= :day AND l.family = :family)"
+            " FROM chosen c JOIN posts p ON p.id = c.post_id LIMIT 1",
             coder=coder_id,
             family=family,
             secs=lease_seconds,
+            day=day_start,
         )
-        return _task_row(rows[0]) if rows else None
+        if not rows:
+            return None
+        post_id, text, image_key, keyword, expires, kind, today, today_family = rows[0]
+        return {
+            "post_id": post_id,
+            "text": text,
+            "image_key": image_key,
+            "keyword": keyword,
+            "family": family,
+            "lease_expires_at": expires,
+            "kind": kind,
+            "done_today": today,
+            "done_today_in_family": today_family,
+        }
 
     def current_gold_lease(
         self, coder_id: int, family: str, purposes: tuple[str, ...]
@@ -198,27 +235,10 @@ class LabelingStore:
     def post_exists(self, post_id: str) -> bool:
         return bool(self.conn.run("SELECT 1 FROM posts WHERE id = :id", id=post_id))
 
-    def task_lease_owner(self, post_id: str, family: str) -> list[list[Any]]:
-        """Slots of the post in ``family``: status and whether their lease has expired."""
-        return self.conn.run(
-            "SELECT status, coder_id, lease_expires_at <= now() FROM tasks"
-            " WHERE post_id = :post AND family = :family",
-            post=post_id,
-            family=family,
-        )
-
     def release_task(self, task_id: int, coder_id: int) -> None:
         self.conn.run(
             "UPDATE tasks SET status = 'open', coder_id = NULL, leased_at = NULL,"
             " lease_expires_at = NULL WHERE id = :id AND coder_id = :coder AND status = 'leased'",
-            id=task_id,
-            coder=coder_id,
-        )
-
-    def finish_task(self, task_id: int, coder_id: int) -> None:
-        self.conn.run(
-            "UPDATE tasks SET status = 'done', done_at = now()"
-            " WHERE id = :id AND coder_id = :coder",
             id=task_id,
             coder=coder_id,
         )
@@ -252,68 +272,111 @@ class LabelingStore:
         )
         return _rows_as_dicts(self.conn, rows)[0] if rows else None
 
-    def latest_label(self, coder_id: int, post_id: str, family: str) -> dict[str, Any] | None:
+    def submission_state(
+        self, submission_id: str, coder_id: int, post_id: str, family: str
+    ) -> dict[str, Any]:
+        """Everything ``submit`` must know, in one read: the label already stored under this
+        submission id, the coder's latest revision for the post, and their open leases."""
         rows = self.conn.run(
-            "SELECT id, revision, kind, task_id FROM labels WHERE post_id = :post"
-            " AND family = :family AND coder_id = :coder ORDER BY revision DESC LIMIT 1",
+            "SELECT s.id, s.submission_id, s.post_id, s.family, s.coder_id, s.revision,"
+            " s.kind, s.answers, s.created_at,"
+            " last.revision AS last_revision, last.kind AS last_kind,"
+            " last.task_id AS last_task_id,"
+            " (SELECT t.id FROM tasks t WHERE t.post_id = :post AND t.family = :family"
+            "    AND t.coder_id = :coder AND t.status = 'leased' LIMIT 1) AS leased_task_id,"
+            " (SELECT g.purpose FROM gold_leases g WHERE g.coder_id = :coder"
+            "    AND g.post_id = :post AND g.family = :family AND g.done_at IS NULL)"
+            "    AS gold_purpose"
+            " FROM (SELECT 1) AS one"
+            " LEFT JOIN labels s ON s.submission_id = CAST(:sid AS uuid)"
+            " LEFT JOIN LATERAL (SELECT l.revision, l.kind, l.task_id FROM labels l"
+            "   WHERE l.post_id = :post AND l.family = :family AND l.coder_id = :coder"
+            "   ORDER BY l.revision DESC LIMIT 1) AS last ON true",
+            sid=submission_id,
             post=post_id,
             family=family,
             coder=coder_id,
         )
-        return _rows_as_dicts(self.conn, rows)[0] if rows else None
+        state = _rows_as_dicts(self.conn, rows)[0]
+        stored_keys = ("id", "submission_id", "post_id", "family", "coder_id", "revision",
+                       "kind", "answers", "created_at")
+        stored = {k: state[k] for k in stored_keys} if state["id"] is not None else None
+        return {
+            "stored": stored,
+            "last_revision": state["last_revision"],
+            "last_kind": state["last_kind"],
+            "last_task_id": state["last_task_id"],
+            "leased_task_id": state["leased_task_id"],
+            "gold_purpose": state["gold_purpose"],
+        }
 
-    def insert_label(
-        self,
-        *,
-        submission_id: str,
-        post_id: str,
-        family: str,
-        coder_id: int,
-        revision: int,
-        kind: str,
-        task_id: int | None,
-        answers: dict[str, Any],
-        coder_status: str,
-        seconds_spent: float | None,
-    ) -> dict[str, Any] | None:
-        """The stored label, or None when this submission id is already stored."""
+    def store_label(self, label: dict[str, Any], finish: str | None) -> dict[str, Any] | None:
+        """Insert a label; with ``finish`` = 'task' or 'gold', close that lease in the same
+        statement (None when the lease is no longer the coder's: nothing is written then).
+
+        Raises DuplicateSubmission when the submission id is stored already (a concurrent
+        retry) and Conflict when the same revision was stored concurrently.
+        """
+        params = {
+            "sid": label["submission_id"],
+            "post": label["post_id"],
+            "family": label["family"],
+            "coder": label["coder_id"],
+            "revision": label["revision"],
+            "kind": label["kind"],
+            "task": label["task_id"],
+            "answers": json.dumps(label["answers"]),
+            "coder_status": label["coder_status"],
+            "seconds": label["seconds_spent"],
+        }
         try:
-            rows = self._insert_label_row(
-                submission_id, post_id, family, coder_id, revision, kind, task_id, answers,
-                coder_status, seconds_spent,
-            )
+            if finish == "task":
+                rows = self.conn.run(
+                    "WITH done AS (UPDATE tasks SET status = 'done', done_at = now()"
+                    "  WHERE id = :task AND coder_id = :coder AND status = 'leased'"
+                    "  RETURNING id)"
+                    " INSERT INTO labels (submission_id, post_id, family, coder_id, revision,"
+                    " kind, task_id, answers, coder_status, seconds_spent)"
+                    " SELECT CAST(:sid AS uuid), :post, :family, :coder, :revision, :kind,"
+                    " done.id, CAST(:answers AS jsonb), :coder_status, :seconds FROM done"
+                    " RETURNING id, submission_id, post_id, family, coder_id, revision, kind,"
+                    " answers, created_at",
+                    **params,
+                )
+            elif finish == "gold":
+                rows = self.conn.run(
+                    "WITH done AS (UPDATE gold_leases SET done_at = now()"
+                    "  WHERE coder_id = :coder AND post_id = :post AND family = :family"
+                    "    AND done_at IS NULL AND purpose = :kind RETURNING purpose)"
+                    " INSERT INTO labels (submission_id, post_id, family, coder_id, revision,"
+                    " kind, task_id, answers, coder_status, seconds_spent)"
+                    " SELECT CAST(:sid AS uuid), :post, :family, :coder, :revision,"
+                    " done.purpose, CAST(:task AS bigint), CAST(:answers AS jsonb),"
+                    " :coder_status, :seconds FROM done"
+                    " RETURNING id, submission_id, post_id, family, coder_id, revision, kind,"
+                    " answers, created_at",
+                    **params,
+                )
+            else:
+                rows = self.conn.run(
+                    "INSERT INTO labels (submission_id, post_id, family, coder_id, revision,"
+                    " kind, task_id, answers, coder_status, seconds_spent)"
+                    " VALUES (CAST(:sid AS uuid), :post, :family, :coder, :revision, :kind,"
+                    " :task, CAST(:answers AS jsonb), :coder_status, :seconds)"
+                    " RETURNING id, submission_id, post_id, family, coder_id, revision, kind,"
+                    " answers, created_at",
+                    **params,
+                )
         except pg8000.native.DatabaseError as exc:
-            if _sqlstate(exc) == "23505":  # a revision with this number was stored meanwhile
+            if _sqlstate(exc) == "23505" and "submission_id" in _constraint(exc):
+                raise DuplicateSubmission(label["submission_id"]) from None
+            if _sqlstate(exc) == "23505":
                 raise Conflict(
                     "another revision of this label was saved at the same moment; reload and "
                     "try again"
                 ) from None
             raise
         return _rows_as_dicts(self.conn, rows)[0] if rows else None
-
-    def _insert_label_row(
-        self, submission_id, post_id, family, coder_id, revision, kind, task_id, answers,
-        coder_status, seconds_spent,
-    ) -> list[list[Any]]:
-        return self.conn.run(
-            "INSERT INTO labels (submission_id, post_id, family, coder_id, revision, kind,"
-            " task_id, answers, coder_status, seconds_spent)"
-            " VALUES (CAST(:sid AS uuid), :post, :family, :coder, :revision, :kind, :task,"
-            " CAST(:answers AS jsonb), :coder_status, :seconds)"
-            " ON CONFLICT (submission_id) DO NOTHING"
-            " RETURNING id, submission_id, post_id, family, coder_id, revision, kind, answers,"
-            " created_at",
-            sid=submission_id,
-            post=post_id,
-            family=family,
-            coder=coder_id,
-            revision=revision,
-            kind=kind,
-            task=task_id,
-            answers=json.dumps(answers),
-            coder_status=coder_status,
-            seconds=seconds_spent,
-        )
 
     def gold_answers(self, post_id: str, family: str) -> dict[str, Any] | None:
         rows = self.conn.run(
@@ -423,3 +486,8 @@ def _sqlstate(exc: Exception) -> str | None:
     """PostgreSQL's error code (e.g. 23505 unique violation) from a pg8000 error."""
     info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
     return info.get("C")
+
+
+def _constraint(exc: Exception) -> str:
+    info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+    return str(info.get("n", "")) + " " + str(info.get("M", ""))

@@ -1,0 +1,247 @@
+"""Benchmark: concurrent task assignment + label submission against a real PostgreSQL.
+
+N simulated coders (threads, one connection each) run next-task + submit cycles through the
+service layer; then the same work runs as bare SQL statements (the floor any implementation
+pays); then GET /tasks/next + POST /labels through chalice.test.Client. Prints cycles/s,
+p50/p99 latency, duplicate assignments and lost labels, and the service/bare-SQL ratio.
+
+    python bench/assign.py [--threads 32] [--cycles 6000] [--api-requests 400]
+
+Uses TRAINSET_DATABASE_URL when set (a scratch database is created there), else an embedded
+PostgreSQL in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "chalice_app"))
+
+from trainset.models import Coder  # noqa: E402
+from trainset.services import corpus  # noqa: E402
+from trainset.services.labeling import CoderAdmin, LabelingService, LabelingSettings  # noqa: E402
+from trainset.store.corpus import CorpusStore  # noqa: E402
+from trainset.store.db import Pool, connect, parse_url  # noqa: E402
+from trainset.store.labeling import LabelingStore  # noqa: E402
+from trainset.store.migrations import migrate  # noqa: E402
+
+ANSWERS = {"is_child": True, "age": ["1 to 4 years (toddler/pre-school)"]}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def reset(conn, n_posts: int, n_coders: int) -> list[Coder]:
+    conn.run("TRUNCATE labels, skips, gold_leases, gold_posts, tasks, campaign_posts, campaigns,"
+             " posts, audit_log, coders RESTART IDENTITY CASCADE")
+    corpus.add_posts(CorpusStore(conn), (
+        {"id": f"b{i:07d}", "text": f"bench post {i} about a toddler", "keyword": "toddler",
+         "family": "child"} for i in range(n_posts)))
+    corpus.add_campaign(CorpusStore(conn), name="bench", family="child",
+                        post_ids=[f"b{i:07d}" for i in range(n_posts)], labels_per_post=1)
+    admin = CoderAdmin(LabelingStore(conn))
+    return [admin.create(None, {"name": f"bench{i}", "status": "certified"})
+            for i in range(n_coders)]
+
+
+def run_threads(url: str, coders: list[Coder], cycles: int,
+                make_cycle: Callable) -> dict:
+    """Run ``cycles`` next+submit cycles split across one thread per coder."""
+    per_thread = [cycles // len(coders) + (i < cycles % len(coders)) for i in range(len(coders))]
+    latencies: list[list[float]] = [[] for _ in coders]
+    served: list[list[str]] = [[] for _ in coders]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(coders) + 1)
+
+    def worker(i: int) -> None:
+        conn = connect(parse_url(url))
+        cycle = make_cycle(conn, coders[i])
+        try:
+            barrier.wait()
+            for _ in range(per_thread[i]):
+                start = time.perf_counter()
+                post_id = cycle()
+                latencies[i].append(time.perf_counter() - start)
+                if post_id is None:
+                    break
+                served[i].append(post_id)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(coders))]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    flat = [x for row in latencies for x in row]
+    all_served = [p for row in served for p in row]
+    return {
+        "cycles": len(all_served),
+        "seconds": elapsed,
+        "cycles_per_s": len(all_served) / elapsed,
+        "p50_ms": percentile(flat, 0.50) * 1000,
+        "p99_ms": percentile(flat, 0.99) * 1000,
+        "served": all_served,
+    }
+
+
+def service_cycle(conn, coder: Coder) -> Callable[[], str | None]:
+    svc = LabelingService(LabelingStore(conn), LabelingSettings(gold_rate=0.0))
+
+    def cycle() -> str | None:
+        task = svc.next_task(coder, "child")["task"]
+        if task is None:
+            return None
+        svc.submit(coder, {"submission_id": str(uuid.uuid4()), "post_id": task["post_id"],
+                           "family": "child", "answers": ANSWERS})
+        return task["post_id"]
+
+    return cycle
+
+
+def bare_sql_cycle(conn, coder: Coder) -> Callable[[], str | None]:
+    """The least work that still leases atomically and stores a label: two autocommit
+    statements, no validation, no checks, no progress counts."""
+    answers = json.dumps(ANSWERS)
+
+    def cycle() -> str | None:
+        rows = conn.run(
+            "WITH pick AS (SELECT id FROM tasks WHERE family = 'child' AND status = 'open'"
+            " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+            " UPDATE tasks t SET status = 'leased', coder_id = :coder, leased_at = now(),"
+            " lease_expires_at = now() + interval '15 minutes' FROM pick WHERE t.id = pick.id"
+            " RETURNING t.id, t.post_id",
+            coder=coder.id,
+        )
+        if not rows:
+            return None
+        task_id, post_id = rows[0]
+        conn.run(
+            "WITH l AS (INSERT INTO labels (submission_id, post_id, family, coder_id, revision,"
+            " kind, task_id, answers, coder_status) VALUES (CAST(:sid AS uuid), :post, 'child',"
+            " :coder, 1, 'task', :task, CAST(:answers AS jsonb), 'certified'))"
+            " UPDATE tasks SET status = 'done', done_at = now() WHERE id = :task",
+            sid=str(uuid.uuid4()), post=post_id, coder=coder.id, task=task_id, answers=answers,
+        )
+        return post_id
+
+    return cycle
+
+
+def check(conn, result: dict) -> tuple[int, int]:
+    """(duplicate assignments, lost labels) for a labels_per_post=1 campaign."""
+    served = result["served"]
+    duplicates = len(served) - len(set(served))
+    stored = conn.run("SELECT count(*) FROM labels")[0][0]
+    return duplicates, len(served) - stored
+
+
+def api_latency(url: str, requests: int) -> dict:
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib import runtime
+    from trainset import tokens
+
+    os.environ.setdefault("TRAINSET_TOKEN_SECRET", "bench-secret-" + uuid.uuid4().hex)
+    pool = Pool(parse_url(url))
+    runtime.configure(database_pool=pool, gold_rate=0.0)
+    conn = connect(parse_url(url))
+    coder = reset(conn, requests, 1)[0]
+    conn.close()
+    headers = {"Authorization": "Bearer " + tokens.mint(coder.id, coder.name,
+                                                        os.environ["TRAINSET_TOKEN_SECRET"]),
+               "Content-Type": "application/json"}
+    get_ms, post_ms = [], []
+    with Client(app) as client:
+        for _ in range(requests):
+            start = time.perf_counter()
+            task = json.loads(client.http.get("/tasks/next?family=child",
+                                              headers=headers).body)["task"]
+            get_ms.append((time.perf_counter() - start) * 1000)
+            body = json.dumps({"submission_id": str(uuid.uuid4()), "post_id": task["post_id"],
+                               "family": "child", "answers": ANSWERS})
+            start = time.perf_counter()
+            response = client.http.post("/labels", body=body, headers=headers)
+            post_ms.append((time.perf_counter() - start) * 1000)
+            assert response.status_code == 200, response.body
+    pool.close()
+    return {"get_p50": statistics.median(get_ms), "get_p99": percentile(get_ms, 0.99),
+            "post_p50": statistics.median(post_ms), "post_p99": percentile(post_ms, 0.99)}
+
+
+def database(tmp: Path) -> tuple[str, Callable[[], None]]:
+    configured = os.environ.get("TRAINSET_DATABASE_URL")
+    if configured:
+        settings = parse_url(configured)
+        name = f"trainset_bench_{uuid.uuid4().hex[:8]}"
+        admin = connect(settings)
+        admin.run('CREATE DATABASE "' + name + '"')
+        url = configured.replace(f"/{settings.database}", f"/{name}", 1)
+        return url, lambda: admin.run('DROP DATABASE "' + name + '" WITH (FORCE)')
+    import warnings
+
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+    import pgserver
+
+    server = pgserver.get_server(str(tmp / "pg"), cleanup_mode="delete")
+    return server.get_uri(), server.cleanup
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument("--cycles", type=int, default=6000)
+    parser.add_argument("--api-requests", type=int, default=400)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url, cleanup = database(Path(tmp))
+        try:
+            conn = connect(parse_url(url))
+            migrate(conn)
+            print(f"assign benchmark: {args.threads} coders, {args.cycles} cycles "
+                  f"(next task + submit), PostgreSQL via pg8000")
+            results = {}
+            for name, make_cycle in (("bare SQL", bare_sql_cycle), ("service", service_cycle)):
+                coders = reset(conn, args.cycles, args.threads)
+                result = run_threads(url, coders, args.cycles, make_cycle)
+                dup, lost = check(conn, result)
+                results[name] = result
+                print(f"  {name:<9} {result['cycles_per_s']:8.0f} cycles/s   "
+                      f"p50 {result['p50_ms']:6.1f} ms   p99 {result['p99_ms']:6.1f} ms   "
+                      f"duplicates {dup}   lost {lost}   ({result['cycles']} cycles in "
+                      f"{result['seconds']:.1f} s)")
+            conn.close()
+            ratio = results["service"]["cycles_per_s"] / results["bare SQL"]["cycles_per_s"]
+            print(f"  ratio service / bare SQL: {ratio:.2f}")
+            api = api_latency(url, args.api_requests)
+            print(f"  API (chalice.test.Client, 1 coder, {args.api_requests} cycles): "
+                  f"GET /tasks/next p50 {api['get_p50']:.1f} ms p99 {api['get_p99']:.1f} ms; "
+                  f"POST /labels p50 {api['post_p50']:.1f} ms p99 {api['post_p99']:.1f} ms")
+        finally:
+            cleanup()
+
+
+if __name__ == "__main__":
+    main()
