@@ -82,6 +82,9 @@ GOLD_TEMPLATES: dict[str, tuple[GoldTemplate, ...]] = {
     ),
 }
 
+# Real photos with faces, shipped by scikit-image (the demo's face-clipping material).
+REAL_PHOTOS = {"demo/photos/astronaut.jpg": "astronaut", "demo/photos/camera.jpg": "camera"}
+
 FILLER = (
     "Anyone else dealing with {kw} this week?",
     "Can't stop thinking about {kw} after today.",
@@ -120,6 +123,8 @@ def posts(per_family: int = 120, seed: int = 7) -> Iterator[dict[str, Any]]:
                 image = f"demo/{family}/{i:04d}.jpg"
             if i % 40 == 5:
                 image = "demo/photos/astronaut.jpg"
+            if i % 40 == 25:
+                image = "demo/photos/camera.jpg"
             yield {
                 "id": f"demo-{family}-{i:04d}",
                 "text": rng.choice(FILLER).format(kw=kw),
@@ -153,10 +158,10 @@ def render_image(key: str, seed: int = 7) -> bytes:
     """A JPEG for a demo image key: a real photo for ``demo/photos/*``, else a drawn scene."""
     from PIL import Image, ImageDraw
 
-    if key == "demo/photos/astronaut.jpg":
-        from skimage import data  # ships the photo: no download
+    if key in REAL_PHOTOS:
+        from skimage import data  # ships these photos: no download
 
-        image = Image.fromarray(data.astronaut())
+        image = Image.fromarray(getattr(data, REAL_PHOTOS[key])()).convert("RGB")
     else:
         rng = random.Random(f"{seed}:{key}")
         image = Image.new("RGB", (640, 480), tuple(rng.randrange(60, 200) for _ in range(3)))

@@ -7,10 +7,9 @@ parameters: values never become part of SQL text.
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import ssl
-import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -130,47 +129,66 @@ def transaction(conn: Connection) -> Iterator[Connection]:
 class Pool:
     """Connections reused across requests and threads; a broken one is replaced, not reused."""
 
+    STALE_AFTER_SECONDS = 30.0
+
     def __init__(self, settings: ConnectionSettings, max_idle: int = 16) -> None:
         self.settings = settings
-        self._idle: queue.LifoQueue[Connection] = queue.LifoQueue(maxsize=max_idle)
-        self._lock = threading.Lock()
+        self._idle: queue.LifoQueue[tuple[Connection, float]] = queue.LifoQueue(max_idle)
+
+    def _checkout(self) -> Connection:
+        """An idle connection (checked first if it sat long enough to have been dropped, as
+        after a frozen Lambda container thaws) or a new one."""
+        while True:
+            try:
+                conn, since = self._idle.get_nowait()
+            except queue.Empty:
+                return connect(self.settings)
+            if time.monotonic() - since < self.STALE_AFTER_SECONDS:
+                return conn
+            try:
+                conn.run("SELECT 1")
+                return conn
+            except Exception:
+                _close_quietly(conn)
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[Connection]:
-        try:
-            conn = self._idle.get_nowait()
-        except queue.Empty:
-            conn = connect(self.settings)
-        healthy = False
+        """A connection for the block; back to the pool afterwards unless it broke."""
+        conn = self._checkout()
+        broken = False
         try:
             yield conn
-            healthy = True
+        except (pg8000.native.InterfaceError, OSError):
+            broken = True  # the socket is gone or confused: never reuse it
+            raise
         finally:
-            if healthy and not _in_transaction(conn):
-                try:
-                    self._idle.put_nowait(conn)
-                    conn = None
-                except queue.Full:
-                    pass
-            if conn is not None:
-                with contextlib.suppress(Exception):
-                    conn.close()
+            if broken:
+                _close_quietly(conn)
+            else:
+                self._release(conn)
+
+    def _release(self, conn: Connection) -> None:
+        try:
+            if _in_transaction(conn):
+                conn.run("ROLLBACK")
+            self._idle.put_nowait((conn, time.monotonic()))
+        except Exception:
+            _close_quietly(conn)
 
     def close(self) -> None:
         while True:
             try:
-                conn = self._idle.get_nowait()
+                conn, _ = self._idle.get_nowait()
             except queue.Empty:
                 return
-            with contextlib.suppress(Exception):
-                conn.close()
+            _close_quietly(conn)
+
+
+def _close_quietly(conn: Connection) -> None:
+    with contextlib.suppress(Exception):
+        conn.close()
 
 
 def _in_transaction(conn: Connection) -> bool:
     # pg8000 tracks the server's transaction status byte: b"I" means idle (no open transaction).
     return getattr(conn, "_transaction_status", b"I") != b"I"
-
-
-def database_url_from_env() -> str | None:
-    """``TRAINSET_DATABASE_URL`` when set, else None (the caller picks the embedded database)."""
-    return os.environ.get("TRAINSET_DATABASE_URL") or None
