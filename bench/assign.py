@@ -157,9 +157,9 @@ def check(conn, result: dict) -> tuple[int, int]:
 
 
 def api_latency(url: str, requests: int) -> dict:
+    from app import app
     from chalice.test import Client
 
-    from app import app
     from chalicelib import runtime
     from trainset import tokens
 
