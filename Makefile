@@ -6,13 +6,15 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.run-deps
 TEST_STAMP := $(VENV)/.test-deps
 
-.PHONY: run test lint bench setup clean-local help
+.PHONY: run test lint bench setup clean-local help synth deploy
 
 help:
 	@echo "make run    - set up and start trainset locally (API + page on http://127.0.0.1:8000)"
 	@echo "make test   - set up and run the whole test suite"
 	@echo "make lint   - ruff"
 	@echo "make bench  - run the benchmarks in bench/"
+	@echo "make synth  - synthesize the AWS environment (ENV=dev|prod) with the CDK"
+	@echo "make deploy - deploy it (needs AWS credentials; see infra_cdk/README.md)"
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,3 +45,10 @@ bench: $(RUN_STAMP)
 
 clean-local:
 	rm -rf .trainset
+
+ENV ?= dev
+synth: $(TEST_STAMP)
+	cd infra_cdk && PATH=$(CURDIR)/$(VENV)/bin:$$PATH npx --yes aws-cdk@2 synth -c env=$(ENV)
+
+deploy: $(TEST_STAMP)
+	cd infra_cdk && PATH=$(CURDIR)/$(VENV)/bin:$$PATH npx --yes aws-cdk@2 deploy -c env=$(ENV)

@@ -22,3 +22,16 @@ def test_unix_socket_url_from_the_embedded_server():
 def test_wrong_scheme_is_explained():
     with pytest.raises(ConfigurationError, match="postgresql://"):
         parse_url("mysql://x@y/z")
+
+
+def test_tls_modes_follow_libpq():
+    import ssl
+
+    from trainset.store.db import _ssl_context
+
+    required = parse_url("postgresql://u@h/db?sslmode=require")
+    assert required.ssl and not required.ssl_verify
+    assert _ssl_context(required).verify_mode == ssl.CERT_NONE  # encrypted, like libpq
+    full = parse_url("postgresql://u@h/db?sslmode=verify-full")
+    assert full.ssl_verify and _ssl_context(full).verify_mode == ssl.CERT_REQUIRED
+    assert not parse_url("postgresql://u@h/db").ssl

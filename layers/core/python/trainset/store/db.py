@@ -58,6 +58,8 @@ class ConnectionSettings:
     port: int
     unix_sock: str | None
     ssl: bool
+    ssl_verify: bool = False  # verify the server certificate (sslmode=verify-ca/verify-full)
+    ssl_root_cert: str | None = None  # CA bundle file for verification (sslrootcert=)
 
     def safe_description(self) -> str:
         """Where we connect, without the password, for messages and logs."""
@@ -76,6 +78,7 @@ def parse_url(url: str) -> ConnectionSettings:
     query = parse_qs(parsed.query)
     socket_dir = query.get("host", [None])[0]
     port = parsed.port or 5432
+    sslmode = query.get("sslmode", ["disable"])[0]
     unix_sock = None
     if socket_dir and socket_dir.startswith("/"):
         unix_sock = f"{socket_dir}/.s.PGSQL.{port}"
@@ -86,7 +89,9 @@ def parse_url(url: str) -> ConnectionSettings:
         host=None if unix_sock else (parsed.hostname or "localhost"),
         port=port,
         unix_sock=unix_sock,
-        ssl=query.get("sslmode", ["disable"])[0] in ("require", "verify-ca", "verify-full"),
+        ssl=sslmode in ("require", "verify-ca", "verify-full"),
+        ssl_verify=sslmode in ("verify-ca", "verify-full"),
+        ssl_root_cert=query.get("sslrootcert", [None])[0],
     )
 
 
@@ -105,13 +110,25 @@ def connect(settings: ConnectionSettings, application_name: str = "trainset") ->
         kwargs["host"] = settings.host
         kwargs["port"] = settings.port
     if settings.ssl:
-        kwargs["ssl_context"] = ssl.create_default_context()
+        kwargs["ssl_context"] = _ssl_context(settings)
     try:
         return Connection(**kwargs)
     except (pg8000.native.InterfaceError, pg8000.native.DatabaseError, OSError) as exc:
         raise ConfigurationError(
             f"cannot connect to PostgreSQL at {settings.safe_description()}: {exc}"
         ) from None
+
+
+def _ssl_context(settings: ConnectionSettings) -> ssl.SSLContext:
+    """TLS as libpq's sslmode means it: ``require`` encrypts without checking the certificate;
+    ``verify-ca``/``verify-full`` check it against ``sslrootcert`` (or the system's CAs)."""
+    if settings.ssl_verify:
+        context = ssl.create_default_context(cafile=settings.ssl_root_cert)
+        return context
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 @contextlib.contextmanager

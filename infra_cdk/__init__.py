@@ -1,0 +1,1 @@
+"""AWS CDK app for trainset. Never imports the `trainset` package itself."""

@@ -1,0 +1,106 @@
+"""Per-environment settings: one frozen dataclass, one instance per environment.
+
+The environment is chosen with CDK context (`cdk deploy -c env=prod`, default `dev` from
+cdk.json). Any field can be overridden for one environment through the `trainset:overrides`
+context object, e.g. in cdk.json::
+
+    "trainset:overrides": {"prod": {"callback_urls": ["https://labeling.example.org/"]}}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import RemovalPolicy
+
+from infra_cdk.constructs.logs import retention
+
+ENV_CONTEXT_KEY = "env"
+OVERRIDES_CONTEXT_KEY = "trainset:overrides"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentSettings:
+    """Everything that differs between environments; the constructs take these as arguments."""
+
+    name: str
+    # Network
+    max_azs: int = 2
+    nat_gateways: int = 0
+    # Database
+    db_instance_type: str = "t4g.micro"
+    db_allocated_storage_gib: int = 20
+    db_max_allocated_storage_gib: int = 100
+    db_multi_az: bool = False
+    deletion_protection: bool = False
+    backup_retention_days: int = 1
+    removal_policy: RemovalPolicy = RemovalPolicy.DESTROY
+    # Logs (CloudWatch retention for every log group the stack creates)
+    log_retention_days: int = 14
+    # Cognito
+    cognito_plus_tier: bool = False
+    callback_urls: tuple[str, ...] = ("http://localhost:8000/",)
+    logout_urls: tuple[str, ...] = ("http://localhost:8000/",)
+    # API
+    allowed_origin: str = "*"  # CORS origin of the coders' page (baked in when packaged)
+    api_memory_mb: int = 512
+    api_timeout_seconds: int = 30
+
+    def __post_init__(self) -> None:
+        retention(self.log_retention_days)  # raises unless CloudWatch accepts the value
+        if not 1 <= self.backup_retention_days <= 35:
+            raise ValueError("backup_retention_days must be 1..35 (0 would disable backups)")
+        if self.max_azs < 2:
+            raise ValueError("RDS needs subnets in at least two availability zones")
+
+    @property
+    def stack_name(self) -> str:
+        return f"Trainset-{self.name}"
+
+
+ENVIRONMENTS: dict[str, EnvironmentSettings] = {
+    "dev": EnvironmentSettings(name="dev"),
+    "prod": EnvironmentSettings(
+        name="prod",
+        db_instance_type="t4g.small",
+        db_allocated_storage_gib=50,
+        db_max_allocated_storage_gib=500,
+        db_multi_az=True,
+        deletion_protection=True,
+        backup_retention_days=14,
+        removal_policy=RemovalPolicy.RETAIN,
+        log_retention_days=365,
+        cognito_plus_tier=True,
+        api_memory_mb=1024,
+    ),
+}
+
+
+def settings_for(name: str, overrides: dict[str, Any] | None = None) -> EnvironmentSettings:
+    """The settings of environment `name`, with `overrides` (field name -> value) applied."""
+    try:
+        base = ENVIRONMENTS[name]
+    except KeyError:
+        raise ValueError(f"unknown environment {name!r}; known: {sorted(ENVIRONMENTS)}") from None
+    if not overrides:
+        return base
+    fields = {f.name for f in dataclasses.fields(EnvironmentSettings)} - {"name"}
+    unknown = set(overrides) - fields
+    if unknown:
+        raise ValueError(f"unknown settings in {OVERRIDES_CONTEXT_KEY}.{name}: {sorted(unknown)}")
+    values = dict(overrides)
+    if "removal_policy" in values and isinstance(values["removal_policy"], str):
+        values["removal_policy"] = RemovalPolicy[values["removal_policy"].upper()]
+    for key in ("callback_urls", "logout_urls"):
+        if key in values:
+            values[key] = tuple(values[key])
+    return dataclasses.replace(base, **values)
+
+
+def settings_from_context(node: Any) -> EnvironmentSettings:
+    """Read `env` and `trainset:overrides` from a construct node's context (CLI -c or cdk.json)."""
+    name = node.try_get_context(ENV_CONTEXT_KEY) or "dev"
+    overrides = (node.try_get_context(OVERRIDES_CONTEXT_KEY) or {}).get(name)
+    return settings_for(name, overrides)

@@ -1,0 +1,70 @@
+"""The two Lambda layers every trainset function uses.
+
+- core: `layers/core/` as is; its `python/trainset/` package lands on sys.path (/opt/python).
+- deps: the pinned third-party packages of `layers/deps/requirements.txt`, installed by pip for
+  the Lambda platform at synth time (local bundling, no Docker).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import AssetHashType
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra_cdk.bundling import PipLayerBundler, local_bundling, python_version
+
+CORE_LAYER_EXCLUDES = [
+    "pyproject.toml",
+    "**/__pycache__",
+    "**/*.pyc",
+    "**/*.egg-info",
+    "build",
+    "dist",
+]
+
+
+class Layers(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        core_dir: Path,
+        deps_dir: Path,
+        runtime: lambda_.Runtime,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        architectures = [lambda_.Architecture.X86_64]
+
+        self.core = lambda_.LayerVersion(
+            self,
+            "Core",
+            description="trainset: the shared package (layers/core)",
+            code=lambda_.Code.from_asset(str(core_dir), exclude=CORE_LAYER_EXCLUDES),
+            compatible_runtimes=[runtime],
+            compatible_architectures=architectures,
+        )
+
+        requirements = deps_dir / "requirements.txt"
+        self.deps = lambda_.LayerVersion(
+            self,
+            "Deps",
+            description="trainset: third-party packages (layers/deps/requirements.txt)",
+            # The asset hash is that of the source folder (requirements.txt), so an unchanged
+            # requirements file keeps the same layer version across deploys.
+            code=lambda_.Code.from_asset(
+                str(deps_dir),
+                asset_hash_type=AssetHashType.SOURCE,
+                bundling=local_bundling(
+                    PipLayerBundler(requirements, python_version(runtime.name))
+                ),
+            ),
+            compatible_runtimes=[runtime],
+            compatible_architectures=architectures,
+        )
+
+    @property
+    def all(self) -> list[lambda_.ILayerVersion]:
+        return [self.core, self.deps]

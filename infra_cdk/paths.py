@@ -1,0 +1,12 @@
+"""Where the deployable parts of the repository live (resolved from this file, not the cwd)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CHALICE_APP_DIR = REPO_ROOT / "chalice_app"
+CORE_LAYER_DIR = REPO_ROOT / "layers" / "core"
+DEPS_LAYER_DIR = REPO_ROOT / "layers" / "deps"
+MIGRATE_FUNCTION_DIR = REPO_ROOT / "lambdas" / "migrate"
+SQL_DIR = REPO_ROOT / "sql"

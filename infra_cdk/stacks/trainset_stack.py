@@ -1,0 +1,139 @@
+"""The one trainset stack: network, database, Cognito, layers, migrations and the API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import CfnOutput, Stack, Tags
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra_cdk import paths
+from infra_cdk.bundling import lambda_runtime_name
+from infra_cdk.config import EnvironmentSettings
+from infra_cdk.constructs.api import Api
+from infra_cdk.constructs.auth import Auth
+from infra_cdk.constructs.database import Database
+from infra_cdk.constructs.layers import Layers
+from infra_cdk.constructs.migrations import Migrations
+from infra_cdk.constructs.network import Network
+
+
+class TrainsetStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: EnvironmentSettings,
+        build_dir: Path,
+        chalice_app_dir: Path = paths.CHALICE_APP_DIR,
+        **kwargs,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"trainset ({settings.name}): labeling API, database, Cognito",
+            termination_protection=settings.deletion_protection,
+            **kwargs,
+        )
+        self.settings = settings
+        Tags.of(self).add("project", "trainset")
+        Tags.of(self).add("environment", settings.name)
+        runtime = lambda_.Runtime(lambda_runtime_name(), lambda_.RuntimeFamily.PYTHON)
+
+        self.network = Network(
+            self,
+            "Network",
+            max_azs=settings.max_azs,
+            nat_gateways=settings.nat_gateways,
+            log_retention_days=settings.log_retention_days,
+            removal_policy=settings.removal_policy,
+        )
+        vpc = self.network.vpc
+
+        self.database = Database(
+            self,
+            "Database",
+            vpc=vpc,
+            subnets=self.network.data_subnets,
+            identifier=f"trainset-{settings.name}",
+            instance_type=settings.db_instance_type,
+            allocated_storage_gib=settings.db_allocated_storage_gib,
+            max_allocated_storage_gib=settings.db_max_allocated_storage_gib,
+            multi_az=settings.db_multi_az,
+            deletion_protection=settings.deletion_protection,
+            backup_retention_days=settings.backup_retention_days,
+            removal_policy=settings.removal_policy,
+            log_retention_days=settings.log_retention_days,
+        )
+
+        self.auth = Auth(
+            self,
+            "Auth",
+            env_name=settings.name,
+            callback_urls=settings.callback_urls,
+            logout_urls=settings.logout_urls,
+            plus_tier=settings.cognito_plus_tier,
+            deletion_protection=settings.deletion_protection,
+            removal_policy=settings.removal_policy,
+        )
+
+        self.layers = Layers(
+            self,
+            "Layers",
+            core_dir=paths.CORE_LAYER_DIR,
+            deps_dir=paths.DEPS_LAYER_DIR,
+            runtime=runtime,
+        )
+
+        migrate_sg = self.network.function_security_group(
+            self, "MigrateSecurityGroup", description="trainset migrate function"
+        )
+        self.database.allow_from(migrate_sg, "PostgreSQL from the migrate function")
+        self.migrations = Migrations(
+            self,
+            "Migrations",
+            vpc=vpc,
+            subnets=self.network.app_subnets,
+            security_group=migrate_sg,
+            db_secret=self.database.secret,
+            layers=self.layers.all,
+            runtime=runtime,
+            handler_dir=paths.MIGRATE_FUNCTION_DIR,
+            sql_dir=paths.SQL_DIR,
+            log_retention_days=settings.log_retention_days,
+            removal_policy=settings.removal_policy,
+        )
+        self.migrations.resource.node.add_dependency(self.database.instance)
+
+        api_sg = self.network.function_security_group(
+            self, "ApiSecurityGroup", description="trainset API function"
+        )
+        self.database.allow_from(api_sg, "PostgreSQL from the API function")
+        self.api = Api(
+            self,
+            "Api",
+            source_dir=chalice_app_dir,
+            build_dir=build_dir,
+            vpc=vpc,
+            subnets=self.network.app_subnets,
+            security_group=api_sg,
+            layers=self.layers.all,
+            db_secret=self.database.secret,
+            user_pool_arn=self.auth.user_pool_arn,
+            allowed_origin=settings.allowed_origin,
+            environment={},
+            memory_mb=settings.api_memory_mb,
+            timeout_seconds=settings.api_timeout_seconds,
+            log_retention_days=settings.log_retention_days,
+            removal_policy=settings.removal_policy,
+        )
+        # New API code goes live only once the schema it expects is in place.
+        self.api.node.add_dependency(self.migrations)
+
+        # Chalice's template already outputs EndpointURL (the API base URL) and RestAPIId.
+        CfnOutput(self, "UserPoolId", value=self.auth.user_pool.user_pool_id)
+        CfnOutput(self, "UserPoolClientId", value=self.auth.client.user_pool_client_id)
+        CfnOutput(self, "HostedUiUrl", value=self.auth.hosted_ui_base_url)
+        CfnOutput(self, "DatabaseSecretArn", value=self.database.secret_arn)
