@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.run-deps
 TEST_STAMP := $(VENV)/.test-deps
 
-.PHONY: run test lint bench setup clean-local help synth deploy
+.PHONY: run test lint bench setup clean-local help synth deploy chromium screenshot
 
 help:
 	@echo "make run    - set up and start trainset locally (API + page on http://127.0.0.1:8000)"
@@ -36,9 +36,19 @@ run: $(RUN_STAMP)
 lint: $(TEST_STAMP)
 	$(PY) -m ruff check .
 
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) chromium
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+screenshot: $(TEST_STAMP) chromium
+	TRAINSET_UPDATE_SCREENSHOT=1 $(PY) -m pytest -q tests/browser -k screenshot
+
+# The browser tests drive Debian's chromium (no browser download); install it when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 bench: $(RUN_STAMP)
 	$(PY) bench/assign.py

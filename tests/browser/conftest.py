@@ -1,0 +1,90 @@
+"""A real browser (Debian's chromium, driven by Playwright) against the local stack.
+
+The stack is the same LocalServer `make run` uses, on a free port, over the session's real
+database (emptied per test) with a small corpus, practice posts and coders.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from chalicelib import runtime
+from tests.factories import make_campaign, make_coder, make_gold, make_posts
+from trainset import tokens
+from trainset.blobs.local import LocalBlobs
+from trainset.cli import repo_root
+from trainset.local.secrets import local_token_secret
+from trainset.local.server import LocalServer, make_gateway
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+LAUNCH_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed; `make test` installs it (apt-get install chromium)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Stack:
+    base_url: str
+    db: object
+    coders: dict
+    blobs: LocalBlobs
+
+    def token(self, name: str) -> str:
+        coder = self.coders[name]
+        return tokens.mint(coder.id, coder.name, local_token_secret())
+
+
+@pytest.fixture()
+def stack(db, db_pool, tmp_path):
+    from app import app
+
+    blobs = LocalBlobs(tmp_path / "blobs")
+    runtime.configure(database_pool=db_pool, gold_rate=0.0, lease_seconds=600,
+                      image_url=blobs.url)
+    ids = make_posts(db, 6, prefix="post", family="child")
+    make_campaign(db, ids, family="child")
+    practice = make_posts(db, 3, prefix="practice", family="child")
+    for post_id in practice:
+        make_gold(db, post_id, "practice")
+    coders = {
+        "ana": make_coder(db, "ana"),
+        "tia": make_coder(db, "tia", status="trainee"),
+        "boss": make_coder(db, "boss", role="manager"),
+    }
+    server = LocalServer(("127.0.0.1", 0), gateway=make_gateway(app),
+                         site_dir=repo_root() / "static_site", blobs=blobs)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield Stack(f"http://127.0.0.1:{server.server_address[1]}", db, coders, blobs)
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture()
+def page(browser, stack):
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.requests = requests
+    yield page
+    context.close()

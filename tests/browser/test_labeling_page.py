@@ -1,0 +1,229 @@
+"""The coders' page in a real browser: keyboard-only labeling, conditional questions, skips,
+revisions, practice feedback, the offline outbox, and a manager certifying a trainee."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from playwright.sync_api import expect
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+TODDLER = "1 to 4 years (toddler/pre-school)"
+
+
+def open_start_page(page, stack, name: str) -> None:
+    """Keyboard only: type the token, Enter, accept the content warning with Enter."""
+    page.goto(stack.base_url + "/")
+    expect(page.locator("#token")).to_be_focused()  # the page puts the cursor there
+    page.keyboard.type(stack.token(name))
+    page.keyboard.press("Enter")
+    expect(page.locator("#btn-consent")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#view-start")).to_be_visible()
+
+
+def sign_in(page, stack, name: str, family_key: str = "2") -> None:
+    """Sign in, then pick a family by its number (2 = child)."""
+    open_start_page(page, stack, name)
+    page.keyboard.press(family_key)
+    expect(page.locator("#post-text")).not_to_be_empty()
+
+
+def current_post(page) -> str:
+    return page.locator("#post-text").inner_text()
+
+
+def labels(stack, coder: str):
+    return stack.db.run(
+        "SELECT post_id, revision, answers, kind FROM labels WHERE coder_id = :c ORDER BY id",
+        c=stack.coders[coder].id)
+
+
+def test_label_three_posts_with_the_keyboard_only(page, stack):
+    sign_in(page, stack, "ana")
+    seen = []
+    for answer_keys in (["1", "2"], ["2"], ["1", "2", "8"]):
+        text = current_post(page)
+        seen.append(text)
+        for key in answer_keys:
+            page.keyboard.press(key)
+        page.keyboard.press("Enter")
+        expect(page.locator("#post-text")).not_to_have_text(text)
+    rows = labels(stack, "ana")
+    assert [r[0] for r in rows] == ["post00000", "post00001", "post00002"]
+    assert rows[0][2] == {"is_child": True, "age": [TODDLER]}
+    assert rows[1][2] == {"is_child": False}
+    assert rows[2][2] == {"is_child": True, "age": [TODDLER, "Unsure"]}
+    assert len(set(seen)) == 3
+    expect(page.locator("#progress")).to_contain_text("This session: 3")
+    # Everything the page loaded came from the local stack: no third-party requests.
+    assert all(url.startswith(stack.base_url) for url in page.requests), page.requests
+
+
+def test_conditional_question_appears_and_disappears(page, stack):
+    sign_in(page, stack, "ana")
+    age = page.locator("fieldset[data-question=age]")
+    expect(age).to_have_count(0)
+    page.keyboard.press("1")  # yes: a child is present
+    expect(age).to_be_visible()
+    expect(page.locator("fieldset[data-question=age].focused")).to_be_visible()
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("2")  # no child: the age question goes away
+    expect(age).to_have_count(0)
+    # The questions came from the codebook: every age option is rendered by the page.
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("1")
+    expect(age.locator("label.option")).to_have_count(8)
+    page.keyboard.press("h")
+    expect(age.locator(".help")).to_contain_text("estimate the ages")
+
+
+def test_missing_answer_is_explained_and_nothing_is_sent(page, stack):
+    sign_in(page, stack, "ana")
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")  # age still unanswered
+    expect(page.locator("#err-age")).to_have_text("Pick at least one option.")
+    assert labels(stack, "ana") == []
+
+
+def test_skip_with_a_reason(page, stack):
+    sign_in(page, stack, "ana")
+    skipped = current_post(page)
+    page.keyboard.press("s")
+    expect(page.locator("#dlg-skip")).to_be_visible()
+    page.keyboard.type("offensive image")
+    page.keyboard.press("Enter")
+    expect(page.locator("#post-text")).not_to_have_text(skipped)
+    rows = stack.db.run("SELECT post_id, reason FROM skips")
+    assert rows == [["post00000", "offensive image"]]
+
+
+def test_go_back_and_revise_keeps_the_old_version(page, stack):
+    sign_in(page, stack, "ana")
+    first = current_post(page)
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    expect(page.locator("#post-text")).not_to_have_text(first)
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator("#review-banner")).to_be_visible()
+    expect(page.locator("#post-text")).to_have_text(first)
+    page.keyboard.press("1")
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    expect(page.locator("#review-banner")).to_be_hidden()
+    rows = labels(stack, "ana")
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("post00000", 1, {"is_child": False}),
+        ("post00000", 2, {"is_child": True, "age": [TODDLER]}),
+    ]
+
+
+def test_practice_feedback_for_a_trainee(page, stack):
+    sign_in(page, stack, "tia")
+    expect(page.locator("#view-task")).to_be_visible()
+    page.keyboard.press("1")
+    page.keyboard.press("1")  # baby; the gold answer is toddler
+    page.keyboard.press("Enter")
+    feedback = page.locator("#feedback")
+    expect(feedback).to_contain_text("Not quite.")
+    expect(feedback).to_contain_text(f"You missed: {TODDLER}")
+    expect(feedback).to_contain_text("You added: 0 to less than 1 year (baby/infant)")
+    expect(feedback).to_contain_text("Why: The photo shows a toddler.")
+    expect(feedback).to_contain_text("Practice score: 0 of 1 right.")
+    before = current_post(page)
+    page.keyboard.press("Enter")
+    expect(page.locator("#post-text")).not_to_have_text(before)
+    assert [r[3] for r in labels(stack, "tia")] == ["practice"]
+
+
+def test_trainee_start_page_shows_score_and_practice_only(page, stack):
+    open_start_page(page, stack, "tia")
+    expect(page.locator("#trainee-note")).to_contain_text("practice until a manager certifies")
+    expect(page.locator("input[name=mode][value=work]")).to_be_disabled()
+
+
+def test_offline_submission_is_queued_and_stored_exactly_once(page, stack):
+    sign_in(page, stack, "ana")
+    state = {"mode": "down", "calls": 0}
+
+    def api_labels(route):
+        state["calls"] += 1
+        if state["mode"] == "down":
+            route.abort("internetdisconnected")
+        elif state["mode"] == "lose-answer":
+            route.fetch()  # the server stores it, but the answer never arrives
+            state["mode"] = "up"
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/api/labels", api_labels)
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    outbox = page.locator("#outbox-state")
+    expect(outbox).to_contain_text("1 answer waiting to be sent")
+    queued = json.loads(page.evaluate("localStorage.getItem('trainset.outbox')"))
+    assert len(queued) == 1 and queued[0]["body"]["answers"] == {"is_child": False}
+    assert labels(stack, "ana") == []
+
+    page.reload()  # the queue survives a reload
+    expect(page.locator("#outbox-state")).to_contain_text("1 answer waiting")
+    state["mode"] = "lose-answer"
+    page.keyboard.press("Escape")
+    expect(page.locator("#outbox-state")).to_be_hidden(timeout=20_000)
+    rows = labels(stack, "ana")
+    assert [(r[0], r[2]) for r in rows] == [("post00000", {"is_child": False})]
+    assert state["calls"] >= 3  # down, lost answer, retried
+
+
+def test_manager_certifies_a_trainee_who_then_gets_real_work(browser, page, stack):
+    open_start_page(page, stack, "boss")
+    page.get_by_role("button", name="Manager view").click()
+    expect(page.locator("#family-progress")).to_contain_text("child")
+    row = page.locator("#coder-progress tr[data-coder=tia]")
+    expect(row).to_contain_text("trainee")
+    row.get_by_role("button", name="Certify tia").click()
+    expect(row).to_contain_text("certified")
+
+    trainee = browser.new_context().new_page()
+    open_start_page(trainee, stack, "tia")
+    expect(trainee.locator("input[name=mode][value=work]")).to_be_enabled()
+    trainee.keyboard.press("2")
+    expect(trainee.locator("#post-text")).to_have_text(re.compile("post post0000"))
+    trainee.context.close()
+
+
+def test_screenshot_of_the_labeling_screen(page, stack, tmp_path):
+    """Writes docs/labeling.png with TRAINSET_UPDATE_SCREENSHOT=1 (`make screenshot`)."""
+    from trainset import demo
+
+    key = "demo/photos/astronaut.jpg"
+    stack.blobs.put(key, demo.render_image(key), "image/jpeg")
+    stack.db.run("UPDATE posts SET image_key = :key, text = :text WHERE id = 'post00000'",
+                 key=key, text="Our little astronaut (3!) loved the space museum today, "
+                 "even with the wildfire smoke outside. #toddler")
+    sign_in(page, stack, "ana")
+    expect(page.locator("#post-image")).to_be_visible()
+    page.keyboard.press("1")
+    page.keyboard.press("2")
+    expect(page.locator("fieldset[data-question=age] input").nth(1)).to_be_checked()
+    target = DOCS if os.environ.get("TRAINSET_UPDATE_SCREENSHOT") else tmp_path
+    target.mkdir(exist_ok=True)
+    page.screenshot(path=str(target / "labeling.png"))
+    assert (target / "labeling.png").stat().st_size > 10_000
+
+
+def test_page_code_names_no_option_string():
+    """Options come from GET /codebook only; the page's code must not hard-code any."""
+    from trainset import codebook
+
+    site = Path(__file__).resolve().parents[2] / "static_site"
+    code = "".join(p.read_text() for p in site.rglob("*") if p.suffix in (".js", ".html"))
+    for fam in codebook.FAMILIES.values():
+        for q in fam.questions:
+            for value in q.values:
+                if len(value) > 6:  # short words like "Other" occur in prose
+                    assert value not in code, value
