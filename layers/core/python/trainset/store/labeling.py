@@ -156,17 +156,8 @@ class LabelingStore:
         if not rows:
             return None
         post_id, text, image_key, keyword, expires, kind, today, today_family = rows[0]
-        return {
-            "post_id": post_id,
-            "text": text,
-            "image_key": image_key,
-            "keyword": keyword,
-            "family": family,
-            "lease_expires_at": expires,
-            "kind": kind,
-            "done_today": today,
-            "done_today_in_family": today_family,
-        }
+        lease = _lease(post_id, text, image_key, keyword, family, expires, kind)
+        return {**lease, "done_today": today, "done_today_in_family": today_family}
 
     def current_gold_lease(
         self, coder_id: int, family: str, purposes: tuple[str, ...]
@@ -454,8 +445,9 @@ class LabelingStore:
         return _rows_as_dicts(self.conn, rows)
 
 
-def _task_row(row: list[Any]) -> dict[str, Any]:
-    post_id, text, image_key, keyword, family, expires, task_id = row
+def _lease(post_id: str, text: str, image_key: str | None, keyword: str | None, family: str,
+           expires: datetime, kind: str, task_id: int | None = None) -> dict[str, Any]:
+    """A leased post as the service sees it, whatever kind of lease it is."""
     return {
         "post_id": post_id,
         "text": text,
@@ -464,22 +456,18 @@ def _task_row(row: list[Any]) -> dict[str, Any]:
         "family": family,
         "lease_expires_at": expires,
         "task_id": task_id,
-        "kind": "task",
+        "kind": kind,
     }
+
+
+def _task_row(row: list[Any]) -> dict[str, Any]:
+    post_id, text, image_key, keyword, family, expires, task_id = row
+    return _lease(post_id, text, image_key, keyword, family, expires, "task", task_id)
 
 
 def _gold_row(row: list[Any]) -> dict[str, Any]:
     post_id, text, image_key, keyword, family, expires, purpose = row
-    return {
-        "post_id": post_id,
-        "text": text,
-        "image_key": image_key,
-        "keyword": keyword,
-        "family": family,
-        "lease_expires_at": expires,
-        "task_id": None,
-        "kind": purpose,
-    }
+    return _lease(post_id, text, image_key, keyword, family, expires, purpose)
 
 
 def _sqlstate(exc: Exception) -> str | None:
