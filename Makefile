@@ -50,8 +50,9 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-bench: $(RUN_STAMP)
+bench: $(TEST_STAMP) chromium
 	$(PY) bench/assign.py
+	$(PY) bench/page.py
 
 clean-local:
 	rm -rf .trainset

@@ -227,3 +227,85 @@ def test_page_code_names_no_option_string():
             for value in q.values:
                 if len(value) > 6:  # short words like "Other" occur in prose
                     assert value not in code, value
+
+
+def test_tablet_touch_labeling(browser, stack):
+    """On a tablet-sized touch screen every control is reachable by tapping."""
+    context = browser.new_context(viewport={"width": 820, "height": 1180}, has_touch=True,
+                                  is_mobile=True)
+    page = context.new_page()
+    page.goto(stack.base_url + "/")
+    page.locator("#token").fill(stack.token("ana"))
+    page.get_by_role("button", name="Sign in").tap()
+    page.get_by_role("button", name="I understand, continue").tap()
+    page.locator("button[data-family=child]").tap()
+    page.get_by_text("Yes", exact=True).tap()
+    page.get_by_text(TODDLER).tap()
+    first = current_post(page)
+    page.get_by_role("button", name="Submit (Enter)").tap()
+    expect(page.locator("#post-text")).not_to_have_text(first)
+    assert [r[2] for r in labels(stack, "ana")] == [{"is_child": True, "age": [TODDLER]}]
+    context.close()
+
+
+def test_every_control_has_a_label(page, stack):
+    sign_in(page, stack, "ana")
+    page.keyboard.press("1")
+    unlabeled = page.evaluate("""() => [...document.querySelectorAll('input, select, textarea')]
+        .filter((e) => e.offsetParent !== null || e.closest('dialog'))
+        .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+        .map((e) => e.id || e.name)""")
+    assert unlabeled == []
+    buttons = page.evaluate("""() => [...document.querySelectorAll('button')]
+        .filter((b) => !(b.textContent.trim() || b.getAttribute('aria-label')))
+        .map((b) => b.id)""")
+    assert buttons == []
+
+
+def test_cognito_hosted_ui_sign_in_with_pkce_and_refresh(page, stack):
+    """The Cognito flow against a stand-in identity provider (routes intercepted in the
+    browser): authorization code + PKCE, the ID token used as bearer, refresh near expiry."""
+    import base64
+    import hashlib
+    from urllib.parse import parse_qs, urlsplit
+
+    domain = "https://auth.trainset.test"
+    config = {"apiBaseUrl": "/api", "authMode": "cognito",
+              "cognito": {"domain": domain, "clientId": "client-1",
+                          "redirectUri": stack.base_url + "/"}}
+    seen = {}
+    page.route("**/config.json", lambda route: route.fulfill(json=config))
+
+    def authorize(route):
+        query = parse_qs(urlsplit(route.request.url).query)
+        seen["authorize"] = query
+        state_redirect = f"{stack.base_url}/?code=abc123"
+        route.fulfill(status=302, headers={"Location": state_redirect})
+
+    def token(route):
+        form = parse_qs(route.request.post_data)
+        seen.setdefault("token", []).append(form)
+        # A short-lived first token makes the page refresh before its next call.
+        short = form["grant_type"] == ["authorization_code"]
+        route.fulfill(json={"id_token": stack.token("ana"), "refresh_token": "r-1",
+                            "expires_in": 30 if short else 3600},
+                      headers={"Access-Control-Allow-Origin": "*"})
+
+    page.route(f"{domain}/oauth2/authorize*", authorize)
+    page.route(f"{domain}/oauth2/token", token)
+    page.goto(stack.base_url + "/")
+    page.get_by_role("button", name="Sign in with your account").click()
+    expect(page.locator("#view-consent")).to_be_visible()
+    auth = seen["authorize"]
+    assert auth["response_type"] == ["code"] and auth["code_challenge_method"] == ["S256"]
+    first = seen["token"][0]
+    assert first["grant_type"] == ["authorization_code"] and first["code"] == ["abc123"]
+    digest = hashlib.sha256(first["code_verifier"][0].encode()).digest()
+    challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    assert auth["code_challenge"] == [challenge]
+    assert "code=" not in page.url  # the code is removed from the address bar
+    page.keyboard.press("Enter")
+    page.keyboard.press("2")
+    expect(page.locator("#post-text")).not_to_be_empty()
+    assert any(f["grant_type"] == ["refresh_token"] and f["refresh_token"] == ["r-1"]
+               for f in seen["token"])
