@@ -209,6 +209,137 @@ def _stop_embedded() -> None:
     stop_embedded()
 
 
+def _progress_bar(path: Path, total: int | None) -> Any:
+    """A tqdm bar per file (shown on a terminal only); returns its advance function."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=path.name, unit=" rows", unit_scale=True, disable=None,
+               leave=True, dynamic_ncols=True)
+    _open_bars.append(bar)
+    return bar.update
+
+
+_open_bars: list[Any] = []
+
+
+def cmd_corpus_import(args: argparse.Namespace) -> int:
+    from trainset.services.ingest import import_files
+    from trainset.store.corpus import CorpusStore
+    from trainset.store.migrations import migrate
+
+    for raw in args.files:
+        if not Path(raw).exists():
+            _say(f"warning: {raw} does not exist; it will be reported as skipped")
+    with _connection() as conn:
+        migrate(conn)
+        try:
+            summary = import_files(
+                CorpusStore(conn), [Path(f) for f in args.files],
+                rejects_path=Path(args.rejects), batch_size=args.batch_size,
+                max_text=args.max_text, progress=_progress_bar,
+            )
+        finally:
+            while _open_bars:
+                _open_bars.pop().close()
+    for line in summary.lines():
+        _say(line)
+    return 2 if summary.file_problems else 0
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["empty"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
+    cells = [[("" if r[c] is None else str(r[c])) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    out = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    out += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return out
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from trainset.filters import FilterSettings
+    from trainset.services.campaigns import SampleRequest, sample
+    from trainset.store.corpus import CorpusStore
+    from trainset.store.migrations import migrate
+
+    filters = FilterSettings(
+        exclude_phrases=tuple(args.exclude) if args.exclude is not None
+        else FilterSettings().exclude_phrases,
+        min_length=args.min_length,
+        near_duplicate_bits=None if args.near_duplicate_bits < 0 else args.near_duplicate_bits,
+        language=args.language,
+    )
+    request = SampleRequest(
+        family=args.family, budget=args.budget, strategy=args.strategy, seed=args.seed,
+        labels_per_post=args.labels_per_post, name=args.name, filters=filters,
+        yields_file=Path(args.yields) if args.yields else None,
+    )
+    with _connection() as conn:
+        migrate(conn)
+        result = sample(CorpusStore(conn), request)
+    _say(f"campaign {result.name} (id {result.campaign_id}): {len(result.sampled)} posts x "
+         f"{args.labels_per_post} label(s), strategy {args.strategy}, seed {args.seed}")
+    _say("filters:")
+    for step in result.steps:
+        note = f" ({step.note})" if step.note else ""
+        _say(f"  {step.name}: {step.removed} removed{note}")
+    _say(f"sampling frame: {result.frame_size} posts; pilot yields from {result.yields_source}")
+    rows = result.allocation_rows()
+    for line in _table(rows, list(rows[0])):
+        _say("  " + line)
+    out = Path(args.allocation_out or f"allocation-{result.name}.csv")
+    _write_csv(out, rows)
+    _say(f"allocation table saved to {out}")
+    return 0
+
+
+def _fmt(e: Any) -> str:
+    if e.value is None:
+        return "n/a"
+    return f"{100 * e.value:5.1f}% [{100 * e.low:5.1f}, {100 * e.high:5.1f}]"
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from trainset.services.campaigns import estimate_prevalence
+    from trainset.store.corpus import CorpusStore
+
+    with _connection() as conn:
+        result = estimate_prevalence(CorpusStore(conn), args.family, args.campaign)
+    c = result["campaign"]
+    _say(f"campaign {c['name']} ({c['strategy']}, seed {c['seed']}): "
+         f"{result['labeled_posts']} of {result['sampled_posts']} sampled posts labeled")
+    if not result["labeled_posts"]:
+        _say("no labels yet: nothing to estimate")
+        return 0
+    _say(f"{'label':<24} {'weighted (95% CI)':<26} {'unweighted (95% CI)':<26}")
+    for item in result["labels"]:
+        _say(f"{item.label:<24} {_fmt(item.weighted):<26} {_fmt(item.unweighted):<26}")
+    first = result["labels"][0]
+    _say(f"per keyword ({first.label}):")
+    for keyword, e in first.per_keyword.items():
+        _say(f"  {keyword:<30} {_fmt(e)}  n={e.n}")
+    if args.out:
+        rows = []
+        for item in result["labels"]:
+            rows.append({"label": item.label, "keyword": "(all, weighted)",
+                         **item.weighted.as_dict()})
+            rows.append({"label": item.label, "keyword": "(all, unweighted)",
+                         **item.unweighted.as_dict()})
+            rows += [{"label": item.label, "keyword": k, **e.as_dict()}
+                     for k, e in item.per_keyword.items()]
+        _write_csv(Path(args.out), rows)
+        _say(f"saved to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m trainset",
@@ -241,6 +372,66 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("name")
     token.set_defaults(func=cmd_coders_token)
     c_sub.add_parser("list", help="list coders").set_defaults(func=cmd_coders_list)
+
+    corpus = sub.add_parser("corpus", help="the corpus of posts")
+    corpus_sub = corpus.add_subparsers(dest="corpus_command", required=True, metavar="ACTION")
+    imp = corpus_sub.add_parser(
+        "import",
+        help="import posts from CSV, JSONL or Parquet files (re-importing updates, never "
+        "duplicates)",
+        description="Columns: id and text (required); keyword, family (place/child/health), "
+        "image_key or image_url, author, created_at (ISO 8601 or X's format); any other "
+        "column is kept as JSON. Bad rows go to the rejects file with file, line and reason; "
+        "every good row is kept.",
+    )
+    imp.add_argument("files", nargs="+", metavar="FILE")
+    imp.add_argument("--rejects", default="trainset-rejects.csv",
+                     help="where rejected rows are written (default: %(default)s)")
+    imp.add_argument("--batch-size", type=int, default=50_000, help=argparse.SUPPRESS)
+    imp.add_argument("--max-text", type=int, default=20_000,
+                     help="longest text accepted, in characters (default: %(default)s)")
+    imp.set_defaults(func=cmd_corpus_import)
+
+    from trainset.codebook import FAMILY_NAMES
+    from trainset.sampling import STRATEGIES
+
+    smp = sub.add_parser(
+        "sample", help="draw a labeling campaign from the corpus, with inclusion probabilities",
+        description="Filters the family's posts, allocates the budget over keywords by the "
+        "strategy, draws with the seed (the same seed and corpus give the same sample), and "
+        "creates the campaign's tasks. Prints and saves the allocation table.",
+    )
+    smp.add_argument("--family", required=True, choices=FAMILY_NAMES)
+    smp.add_argument("--budget", required=True, type=int, help="posts to sample")
+    smp.add_argument("--strategy", default="equal", choices=STRATEGIES,
+                     help="default: %(default)s (the same count per keyword)")
+    smp.add_argument("--seed", type=int, default=1)
+    smp.add_argument("--labels-per-post", type=int, default=1,
+                     help="distinct coders per post (default: %(default)s)")
+    smp.add_argument("--name", help="campaign name (default: family-strategy-seed-time)")
+    smp.add_argument("--yields", help="pilot yields CSV (keyword, percent_true) for neyman; "
+                     "default: from labels already in the database")
+    smp.add_argument("--exclude", action="append", metavar="PHRASE",
+                     help="exclusion phrase (repeatable; replaces the default list)")
+    smp.add_argument("--min-length", type=int, default=20,
+                     help="shortest text kept, in characters (default: %(default)s)")
+    smp.add_argument("--near-duplicate-bits", type=int, default=3,
+                     help="SimHash distance for near-duplicates; -1 turns it off "
+                     "(default: %(default)s)")
+    smp.add_argument("--language", help="keep only posts in this language (by their lang "
+                     "field; posts without one are kept)")
+    smp.add_argument("--allocation-out", help="where to save the allocation table CSV")
+    smp.set_defaults(func=cmd_sample)
+
+    est = sub.add_parser(
+        "estimate", help="prevalence per label with design weights and 95% intervals",
+        description="Weighted (Horvitz-Thompson / stratified) and unweighted prevalence of "
+        "each label, overall and per keyword, from a campaign's current labels.",
+    )
+    est.add_argument("--family", required=True, choices=FAMILY_NAMES)
+    est.add_argument("--campaign", help="campaign name (default: the family's newest)")
+    est.add_argument("--out", help="also save every figure to this CSV")
+    est.set_defaults(func=cmd_estimate)
 
     demo = sub.add_parser("demo", help="the demo corpus")
     d_sub = demo.add_subparsers(dest="demo_command", required=True, metavar="ACTION")

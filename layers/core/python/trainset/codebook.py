@@ -76,6 +76,26 @@ class Family:
     questions: tuple[Question, ...]
     slots: tuple[Slot, ...] = field(default=())
 
+    @property
+    def presence(self) -> ShowWhen:
+        """What makes a post relevant to the family (a child, a health mention, a location):
+        the condition under which its detail questions are asked. Pilot yields use it."""
+        for q in self.questions:
+            if q.show_when is not None:
+                return q.show_when
+        raise ValueError(f"family {self.name} has no conditional question")
+
+    def labels(self) -> list[tuple[str, Any]]:
+        """(name, value function) for every label an estimate reports: yes/no questions, then
+        each slot of the multi-hot encoding."""
+        out: list[tuple[str, Any]] = []
+        for q in self.questions:
+            if q.kind == "yes_no":
+                out.append((q.name, lambda a, n=q.name: int(a.get(n) is True)))
+        for i, slot in enumerate(self.slots):
+            out.append((slot.name, lambda a, i=i: encode(self.name, a)[i]))
+        return out
+
     def question(self, name: str) -> Question:
         for q in self.questions:
             if q.name == name:

@@ -1,0 +1,248 @@
+"""Reading corpus files (CSV, JSONL, Parquet) into checked post rows, and rows we must reject.
+
+Pure: no database. Each input row becomes either a ``PostRow`` ready to store or a ``Reject``
+that names the file, the line (or Parquet row) and the reason, so a bad row never stops the
+good ones and never goes silently missing.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+from trainset.codebook import FAMILY_NAMES
+from trainset.text import text_hash
+
+MAX_ID_LENGTH = 64
+DEFAULT_MAX_TEXT = 20_000
+KNOWN_COLUMNS = ("id", "text", "keyword", "family", "image_key", "image_url", "author",
+                 "created_at")
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+_BAD_BYTES = re.compile("[\udc80-\udcff]")  # how undecodable bytes show up (surrogateescape)
+
+
+class FileProblem(Exception):
+    """A whole file cannot be read (unknown format, missing columns); other files go on."""
+
+
+@dataclass(frozen=True)
+class PostRow:
+    id: str
+    text: str
+    keyword: str | None
+    family: str | None
+    image_key: str | None
+    author: str | None
+    created_at: datetime | None
+    text_hash: str
+    extra: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Reject:
+    file: str
+    line: int
+    reason: str
+    id: str | None
+    raw: str
+
+
+@dataclass(frozen=True)
+class RawRow:
+    file: str
+    line: int
+    values: dict[str, Any]
+    raw: str
+    problem: str | None = None  # set when the row could not even be parsed
+
+
+def detect_format(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise FileProblem(
+            f"{path}: unknown file type {path.suffix or '(none)'}; use .csv, .jsonl or .parquet"
+        )
+    return fmt
+
+
+def read_rows(path: Path) -> Iterator[RawRow]:
+    """Raw rows of one file, in order, with their line (or row) numbers."""
+    fmt = detect_format(path)
+    if fmt == "csv":
+        yield from _read_csv(path)
+    elif fmt == "jsonl":
+        yield from _read_jsonl(path)
+    else:
+        yield from _read_parquet(path)
+
+
+def _read_csv(path: Path) -> Iterator[RawRow]:
+    with path.open("rb") as binary:
+        bom = binary.read(3)
+        if bom != codecs.BOM_UTF8:
+            binary.seek(0)
+        text = io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape", newline="")
+        reader = csv.reader(text)
+        try:
+            header = next(reader)
+        except StopIteration:
+            return
+        header = [h.strip() for h in header]
+        _require_columns(path, header)
+        start = reader.line_num + 1
+        for record in reader:
+            line, start = start, reader.line_num + 1
+            raw = ",".join(record)[:200]
+            if not any(cell.strip() for cell in record):
+                continue  # blank line
+            if len(record) != len(header):
+                problem = f"wrong number of fields ({len(record)}; the header has {len(header)})"
+                yield RawRow(str(path), line, {}, raw, problem)
+                continue
+            yield RawRow(str(path), line, dict(zip(header, record, strict=True)), raw)
+
+
+def _read_jsonl(path: Path) -> Iterator[RawRow]:
+    with path.open("rb") as handle:
+        for number, data in enumerate(handle, 1):
+            if not data.strip():
+                continue
+            raw = data[:200].decode("utf-8", errors="replace").rstrip()
+            try:
+                value = json.loads(data.decode("utf-8"))
+            except UnicodeDecodeError:
+                yield RawRow(str(path), number, {}, raw, "bad encoding: not valid UTF-8")
+                continue
+            except json.JSONDecodeError as exc:
+                yield RawRow(str(path), number, {}, raw, f"bad JSON: {exc.msg}")
+                continue
+            if not isinstance(value, dict):
+                yield RawRow(str(path), number, {}, raw, "not a JSON object")
+                continue
+            yield RawRow(str(path), number, value, raw)
+
+
+def _read_parquet(path: Path) -> Iterator[RawRow]:
+    import pyarrow.parquet as pq  # only Parquet imports need pyarrow
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for unreadable files
+        raise FileProblem(f"{path}: not a readable Parquet file ({exc})") from None
+    _require_columns(path, parquet.schema_arrow.names)
+    number = 0
+    for batch in parquet.iter_batches(batch_size=50_000):
+        for values in batch.to_pylist():
+            number += 1
+            yield RawRow(str(path), number, values, json.dumps(values, default=str)[:200])
+
+
+def _require_columns(path: Path, columns: list[str]) -> None:
+    missing = [c for c in ("id", "text") if c not in columns]
+    if missing:
+        raise FileProblem(
+            f"{path}: no {' or '.join(repr(m) for m in missing)} column "
+            f"(found: {', '.join(columns) or 'nothing'})"
+        )
+
+
+def check_row(row: RawRow, max_text: int = DEFAULT_MAX_TEXT) -> PostRow | Reject:
+    """The row as a post, or the first reason it cannot be one."""
+    values = row.values
+
+    def reject(reason: str) -> Reject:
+        raw_id = values.get("id")
+        return Reject(row.file, row.line, reason, None if raw_id is None else str(raw_id)[:64],
+                      row.raw)
+
+    if row.problem:
+        return reject(row.problem)
+    if any(isinstance(v, str) and _BAD_BYTES.search(v) for v in values.values()):
+        return reject("bad encoding: not valid UTF-8")
+    post_id = _text(values.get("id"))
+    if not post_id:
+        return reject("missing id")
+    if len(post_id) > MAX_ID_LENGTH:
+        return reject(f"id longer than {MAX_ID_LENGTH} characters")
+    text = values.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return reject("missing text")
+    if len(text) > max_text:
+        return reject(f"text longer than {max_text} characters ({len(text)})")
+    if "\x00" in text:
+        return reject("text contains a NUL character")
+    family = _text(values.get("family"))
+    if family and family not in FAMILY_NAMES:
+        return reject(f"unknown family {family!r} (expected {', '.join(FAMILY_NAMES)})")
+    created_raw = values.get("created_at")
+    created = parse_created_at(created_raw)
+    if created is None and _text(created_raw):
+        return reject(f"bad created_at {str(created_raw)[:40]!r} (expected ISO 8601, e.g. "
+                      "2022-03-01T12:00:00Z, or X's 'Wed Oct 10 20:19:24 +0000 2018')")
+    extra = {k: _jsonable(v) for k, v in values.items()
+             if k not in KNOWN_COLUMNS and v not in (None, "")}
+    return PostRow(
+        id=post_id,
+        text=text,
+        keyword=_text(values.get("keyword")) or None,
+        family=family or None,
+        image_key=_text(values.get("image_key")) or _text(values.get("image_url")) or None,
+        author=_text(values.get("author")) or None,
+        created_at=created,
+        text_hash=text_hash(text),
+        extra=extra,
+    )
+
+
+def parse_created_at(value: Any) -> datetime | None:
+    """ISO 8601 (naive times are UTC), X's classic format, or epoch seconds; else None."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    text = _text(value)
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            parsed = datetime.strptime(text, "%a %b %d %H:%M:%S %z %Y")
+        except ValueError:
+            try:
+                parsed = parsedate_to_datetime(text)
+            except (TypeError, ValueError):
+                return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return value

@@ -1,0 +1,172 @@
+"""Sampling campaigns from the corpus, and estimating prevalence from their labels."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from trainset import codebook, estimate
+from trainset.errors import Conflict, InvalidInput, NotFound
+from trainset.filters import Candidate, FilterSettings, FilterStep, apply_filters
+from trainset.sampling import (
+    STRATEGIES,
+    SampledPost,
+    SamplingError,
+    StratumPlan,
+    allocate,
+    draw,
+    load_yields_csv,
+    stratum_of,
+)
+
+
+@dataclass
+class SampleRequest:
+    family: str
+    budget: int
+    strategy: str
+    seed: int
+    labels_per_post: int = 1
+    name: str | None = None
+    filters: FilterSettings = field(default_factory=FilterSettings)
+    yields_file: Path | None = None
+
+
+@dataclass
+class SampleResult:
+    campaign_id: int
+    name: str
+    plan: list[StratumPlan]
+    steps: list[FilterStep]
+    frame_size: int
+    sampled: list[SampledPost]
+    yields_source: str
+
+    def allocation_rows(self) -> list[dict[str, Any]]:
+        return [
+            {"keyword": s.stratum, "population": s.population, "sampled": s.sampled,
+             "inclusion_prob": round(s.inclusion_prob, 6),
+             "pilot_yield": None if s.pilot_yield is None else round(s.pilot_yield, 4),
+             "expected_positives": None if s.expected_positives is None
+             else round(s.expected_positives, 1)}
+            for s in self.plan
+        ]
+
+
+def pilot_yields(store: Any, family: str) -> dict[str, float]:
+    """Share of labeled posts per keyword where the family's subject is present."""
+    presence = codebook.family(family).presence
+    hits: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for keyword, answers in store.labeled_answers_by_keyword(family):
+        counts = hits[stratum_of(keyword)]
+        counts[0] += int(presence.holds(answers))
+        counts[1] += 1
+    return {k: pos / n for k, (pos, n) in hits.items() if n}
+
+
+def sample(store: Any, request: SampleRequest) -> SampleResult:
+    """Filter the family's posts, allocate the budget over keywords, draw with the seed, and
+    store the campaign with every sampled post's inclusion probability."""
+    try:
+        codebook.family(request.family)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    if request.strategy not in STRATEGIES:
+        raise InvalidInput(f"unknown strategy {request.strategy!r}; use one of: "
+                           f"{', '.join(STRATEGIES)}")
+    if not 1 <= request.labels_per_post <= 20:
+        raise InvalidInput("labels per post must be between 1 and 20")
+    name = request.name or (f"{request.family}-{request.strategy}-seed{request.seed}-"
+                            f"{datetime.now(UTC):%Y%m%d%H%M%S}")
+    if store.campaign_name_taken(name):
+        raise Conflict(f"a campaign named {name} already exists; choose another --name")
+    counts = store.family_counts(request.family)
+    candidates = [Candidate(*row) for row in store.family_candidates(request.family)]
+    kept, steps = apply_filters(candidates, request.filters)
+    steps.insert(0, FilterStep("gold posts and posts already in a campaign of this family",
+                               counts["gold"] + counts["in_campaigns"]))
+    frame: dict[str, list[str]] = defaultdict(list)
+    for c in kept:
+        frame[stratum_of(c.keyword)].append(c.id)
+    populations = {k: len(v) for k, v in frame.items()}
+    if request.yields_file is not None:
+        yields, source = load_yields_or_fail(request.yields_file), str(request.yields_file)
+    else:
+        yields, source = pilot_yields(store, request.family), "labels in the database"
+    try:
+        plan = allocate(populations, request.budget, request.strategy, yields)
+        sampled = draw(frame, plan, request.seed)
+    except SamplingError as exc:
+        raise InvalidInput(str(exc)) from None
+    frame_ids = sorted(c.id for c in kept)
+    snapshot = {
+        **counts,
+        "eligible": len(kept),
+        "frame_sha256": hashlib.sha256("\n".join(frame_ids).encode()).hexdigest(),
+        "keyword_populations": populations,
+        "drawn_at": datetime.now(UTC).isoformat(),
+    }
+    campaign_id = store.create_sampled_campaign(
+        name=name, family=request.family, labels_per_post=request.labels_per_post,
+        strategy=request.strategy,
+        params={"yields_source": source if yields else None,
+                "allocation": {s.stratum: s.sampled for s in plan}},
+        seed=request.seed, budget=len(sampled), snapshot=snapshot,
+        filters={"settings": request.filters.as_dict(),
+                 "removed": {s.name: s.removed for s in steps}},
+        strata=plan, sampled=sampled,
+    )
+    return SampleResult(campaign_id, name, plan, steps, len(kept), sampled, source)
+
+
+def load_yields_or_fail(path: Path) -> dict[str, float]:
+    try:
+        return load_yields_csv(path)
+    except SamplingError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+@dataclass
+class LabelEstimate:
+    label: str
+    weighted: estimate.Estimate
+    unweighted: estimate.Estimate
+    per_keyword: dict[str, estimate.Estimate]
+
+
+def estimate_prevalence(store: Any, family: str, campaign_name: str | None = None) -> dict:
+    """Weighted and unweighted prevalence per label, overall and per keyword, for a campaign
+    (the family's newest when none is named)."""
+    try:
+        fam = codebook.family(family)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    campaign = store.find_campaign(family, campaign_name)
+    if campaign is None:
+        raise NotFound(f"no campaign {campaign_name or ''} for family {family}; sample one first")
+    populations = store.campaign_strata(campaign["id"])
+    keyword_populations = store.campaign_frame_keywords(campaign["id"])
+    by_post: dict[str, dict[str, Any]] = {}
+    for post_id, stratum, keyword, answers in store.campaign_labels(campaign["id"]):
+        entry = by_post.setdefault(post_id, {"stratum": stratum or "all",
+                                             "keyword": stratum_of(keyword), "answers": []})
+        entry["answers"].append(answers)
+    results = []
+    for label, value_of in fam.labels():
+        obs = [
+            estimate.Observation(post_id, e["stratum"], e["keyword"],
+                                 sum(value_of(a) for a in e["answers"]) / len(e["answers"]))
+            for post_id, e in sorted(by_post.items())
+        ]
+        results.append(LabelEstimate(
+            label,
+            estimate.weighted(obs, populations),
+            estimate.unweighted(obs),
+            estimate.per_keyword(obs, keyword_populations or populations),
+        ))
+    return {"campaign": campaign, "labeled_posts": len(by_post),
+            "sampled_posts": campaign["budget"], "labels": results}
