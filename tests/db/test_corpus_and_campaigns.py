@@ -128,7 +128,7 @@ def test_neyman_needs_yields_then_uses_the_file(db, corpus, tmp_path):
 
 
 def test_campaign_feeds_the_queue_and_estimates_use_the_design(db, corpus):
-    result = sample(corpus, SampleRequest("child", 12, "equal", seed=3, name="est",
+    sample(corpus, SampleRequest("child", 12, "equal", seed=3, name="est",
                                           filters=FilterSettings(near_duplicate_bits=None)))
     coder = make_coder(db, "ana")
     svc = service(db)

@@ -424,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     smp.set_defaults(func=cmd_sample)
 
     est = sub.add_parser(
-        "estimate", help="prevalence per label with design weights and 95% intervals",
+        "estimate", help="prevalence per label with design weights and 95%% intervals",
         description="Weighted (Horvitz-Thompson / stratified) and unweighted prevalence of "
         "each label, overall and per keyword, from a campaign's current labels.",
     )
