@@ -61,3 +61,39 @@ def test_unreachable_database_is_explained(tmp_path):
     assert result.returncode == 2
     assert "cannot connect to PostgreSQL at u@127.0.0.1:1/x" in result.stderr
     assert "secretpw" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_import_sample_estimate_as_a_new_user_would(db, database_url, tmp_path):
+    corpus = tmp_path / "posts.csv"
+    lines = ["id,text,keyword,family"]
+    for i in range(60):
+        keyword = ("toddler", "minor", "youth")[i % 3]
+        lines.append(f"p{i:03d},Post {i} about a {keyword} - {'lorem ipsum ' * (i % 7)} end {i},"
+                     f"{keyword},child")
+    lines += [",no id,minor,child", "p999,,minor,child", "p998,bad date,minor,child,x"]
+    corpus.write_text("\n".join(lines) + "\n")
+    rejects = tmp_path / "rejects.csv"
+    imported = run_cli(["corpus", "import", str(corpus), "--rejects", str(rejects)],
+                       database_url, tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    assert "60 new" in imported.stdout and "3 rejected" in imported.stdout
+    assert str(rejects) in imported.stdout
+    assert len(rejects.read_text().splitlines()) == 4  # header + 3 rows, each with its line
+
+    alloc = tmp_path / "alloc.csv"
+    sampled = run_cli(["sample", "--family", "child", "--budget", "15", "--strategy", "equal",
+                       "--seed", "4", "--name", "first", "--allocation-out", str(alloc)],
+                      database_url, tmp_path)
+    assert sampled.returncode == 0, sampled.stderr
+    assert "campaign first" in sampled.stdout and "exact duplicates" in sampled.stdout
+    assert alloc.read_text().splitlines()[0] == (
+        "keyword,population,sampled,inclusion_prob,pilot_yield,expected_positives")
+    assert db.run("SELECT count(*) FROM tasks")[0][0] == 15
+
+    empty = run_cli(["estimate", "--family", "child"], database_url, tmp_path)
+    assert empty.returncode == 0 and "no labels yet" in empty.stdout
+    bad = run_cli(["sample", "--family", "child", "--budget", "10", "--strategy", "neyman"],
+                  database_url, tmp_path)
+    assert bad.returncode == 2 and "pilot yields" in bad.stderr
+    missing = run_cli(["estimate", "--family", "place"], database_url, tmp_path)
+    assert missing.returncode == 2 and "no campaign" in missing.stderr

@@ -149,3 +149,35 @@ def test_campaign_feeds_the_queue_and_estimates_use_the_design(db, corpus):
     assert is_child.per_keyword["minor"].value == 0.0
     toddler = next(e for e in estimates["labels"] if e.label == "toddler")
     assert toddler.weighted.value == pytest.approx(40 / 140)
+
+
+def test_import_with_a_second_connection_merges_in_the_background(db, database_url, tmp_path):
+    from trainset.store.db import connect, parse_url
+
+    corpus = tmp_path / "corpus.csv"
+    write_corpus(corpus, broken=True)
+    merge_conn = connect(parse_url(database_url))
+    try:
+        summary = import_files(CorpusStore(db), [corpus], rejects_path=tmp_path / "r.csv",
+                               merge_store=CorpusStore(merge_conn), batch_size=7)
+    finally:
+        merge_conn.close()
+    assert (summary.inserted, summary.rejected_total) == (140, 2)
+    assert db.run("SELECT count(*) FROM posts")[0][0] == 140
+    assert db.run("SELECT count(*) FROM import_staging")[0][0] == 0  # nothing left behind
+
+
+def test_a_failing_merge_stops_the_import_and_leaves_no_staging(db, tmp_path):
+    corpus = tmp_path / "corpus.csv"
+    write_corpus(corpus)
+
+    class Failing(CorpusStore):
+        def merge_batch(self, import_id, batch, count):
+            if batch == 2:
+                raise RuntimeError("database went away")
+            return super().merge_batch(import_id, batch, count)
+
+    with pytest.raises(RuntimeError, match="went away"):
+        import_files(Failing(db), [corpus], rejects_path=tmp_path / "r.csv", batch_size=50)
+    assert db.run("SELECT count(*) FROM posts")[0][0] == 50  # the first batch, whole
+    assert db.run("SELECT count(*) FROM import_staging")[0][0] == 0

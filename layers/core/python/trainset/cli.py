@@ -230,13 +230,13 @@ def cmd_corpus_import(args: argparse.Namespace) -> int:
     for raw in args.files:
         if not Path(raw).exists():
             _say(f"warning: {raw} does not exist; it will be reported as skipped")
-    with _connection() as conn:
+    with _connection() as conn, _connection() as merge_conn:
         migrate(conn)
         try:
             summary = import_files(
                 CorpusStore(conn), [Path(f) for f in args.files],
-                rejects_path=Path(args.rejects), batch_size=args.batch_size,
-                max_text=args.max_text, progress=_progress_bar,
+                rejects_path=Path(args.rejects), merge_store=CorpusStore(merge_conn),
+                batch_size=args.batch_size, max_text=args.max_text, progress=_progress_bar,
             )
         finally:
             while _open_bars:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from trainset.codebook import FAMILY_NAMES
 from trainset.text import text_hash
@@ -34,8 +34,9 @@ class FileProblem(Exception):
     """A whole file cannot be read (unknown format, missing columns); other files go on."""
 
 
-@dataclass(frozen=True)
-class PostRow:
+class PostRow(NamedTuple):
+    """A checked post (a NamedTuple: a million of them are made per import)."""
+
     id: str
     text: str
     keyword: str | None
@@ -56,13 +57,21 @@ class Reject:
     raw: str
 
 
-@dataclass(frozen=True)
-class RawRow:
+class RawRow(NamedTuple):
     file: str
     line: int
     values: dict[str, Any]
-    raw: str
+    source: Any  # the row as read (cells, bytes or values); shown only when it is rejected
     problem: str | None = None  # set when the row could not even be parsed
+
+    @property
+    def raw(self) -> str:
+        """The start of the row as it was in the file, for the rejects file."""
+        if isinstance(self.source, bytes):
+            return self.source[:200].decode("utf-8", errors="replace").rstrip()
+        if isinstance(self.source, list):
+            return ",".join(self.source)[:200]
+        return json.dumps(self.source, default=str)[:200]
 
 
 def detect_format(path: Path) -> str:
@@ -99,16 +108,20 @@ def _read_csv(path: Path) -> Iterator[RawRow]:
         header = [h.strip() for h in header]
         _require_columns(path, header)
         start = reader.line_num + 1
+        name = str(path)
         for record in reader:
             line, start = start, reader.line_num + 1
-            raw = ",".join(record)[:200]
             if not any(cell.strip() for cell in record):
                 continue  # blank line
             if len(record) != len(header):
                 problem = f"wrong number of fields ({len(record)}; the header has {len(header)})"
-                yield RawRow(str(path), line, {}, raw, problem)
+                yield RawRow(name, line, {}, record, problem)
                 continue
-            yield RawRow(str(path), line, dict(zip(header, record, strict=True)), raw)
+            values = dict(zip(header, record, strict=True))
+            if _BAD_BYTES.search("\x1f".join(record)):
+                yield RawRow(name, line, values, record, "bad encoding: not valid UTF-8")
+                continue
+            yield RawRow(name, line, values, record)
 
 
 def _read_jsonl(path: Path) -> Iterator[RawRow]:
@@ -116,19 +129,18 @@ def _read_jsonl(path: Path) -> Iterator[RawRow]:
         for number, data in enumerate(handle, 1):
             if not data.strip():
                 continue
-            raw = data[:200].decode("utf-8", errors="replace").rstrip()
             try:
                 value = json.loads(data.decode("utf-8"))
             except UnicodeDecodeError:
-                yield RawRow(str(path), number, {}, raw, "bad encoding: not valid UTF-8")
+                yield RawRow(str(path), number, {}, data, "bad encoding: not valid UTF-8")
                 continue
             except json.JSONDecodeError as exc:
-                yield RawRow(str(path), number, {}, raw, f"bad JSON: {exc.msg}")
+                yield RawRow(str(path), number, {}, data, f"bad JSON: {exc.msg}")
                 continue
             if not isinstance(value, dict):
-                yield RawRow(str(path), number, {}, raw, "not a JSON object")
+                yield RawRow(str(path), number, {}, data, "not a JSON object")
                 continue
-            yield RawRow(str(path), number, value, raw)
+            yield RawRow(str(path), number, value, data)
 
 
 def _read_parquet(path: Path) -> Iterator[RawRow]:
@@ -143,7 +155,7 @@ def _read_parquet(path: Path) -> Iterator[RawRow]:
     for batch in parquet.iter_batches(batch_size=50_000):
         for values in batch.to_pylist():
             number += 1
-            yield RawRow(str(path), number, values, json.dumps(values, default=str)[:200])
+            yield RawRow(str(path), number, values, values)
 
 
 def _require_columns(path: Path, columns: list[str]) -> None:
@@ -166,8 +178,6 @@ def check_row(row: RawRow, max_text: int = DEFAULT_MAX_TEXT) -> PostRow | Reject
 
     if row.problem:
         return reject(row.problem)
-    if any(isinstance(v, str) and _BAD_BYTES.search(v) for v in values.values()):
-        return reject("bad encoding: not valid UTF-8")
     post_id = _text(values.get("id"))
     if not post_id:
         return reject("missing id")
@@ -188,8 +198,8 @@ def check_row(row: RawRow, max_text: int = DEFAULT_MAX_TEXT) -> PostRow | Reject
     if created is None and _text(created_raw):
         return reject(f"bad created_at {str(created_raw)[:40]!r} (expected ISO 8601, e.g. "
                       "2022-03-01T12:00:00Z, or X's 'Wed Oct 10 20:19:24 +0000 2018')")
-    extra = {k: _jsonable(v) for k, v in values.items()
-             if k not in KNOWN_COLUMNS and v not in (None, "")}
+    extra = {k: v if isinstance(v, str) else _jsonable(v) for k, v in values.items()
+             if v is not None and v != "" and k not in KNOWN_COLUMNS}
     return PostRow(
         id=post_id,
         text=text,
@@ -229,6 +239,8 @@ def parse_created_at(value: Any) -> datetime | None:
 
 
 def _text(value: Any) -> str:
+    if value.__class__ is str:
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import queue
 import re
+import threading
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -98,19 +101,83 @@ class _RejectWriter:
         return self.path
 
 
+class _Merger:
+    """Merges staged batches into posts. With a second store (its own connection) it runs on
+    a background thread: while the database merges batch k, this thread reads, checks and
+    stages batch k+1, and only one thread is ever busy in Python. At most ``depth`` batches
+    wait; an error while merging stops the import."""
+
+    def __init__(self, store: Any, summary: ImportSummary, import_id: str,
+                 background: bool, depth: int = 2) -> None:
+        self.store = store
+        self.summary = summary
+        self.import_id = import_id
+        self.error: BaseException | None = None
+        self.queue: queue.Queue[tuple[int, int] | None] = queue.Queue(maxsize=depth)
+        self.thread = None
+        if background:
+            self.thread = threading.Thread(target=self._run, name="trainset-merge", daemon=True)
+            self.thread.start()
+
+    def _merge(self, batch: int, count: int) -> None:
+        inserted, updated, unchanged = self.store.merge_batch(self.import_id, batch, count)
+        self.summary.inserted += inserted
+        self.summary.updated += updated
+        self.summary.unchanged += unchanged
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self._merge(*item)
+                except BaseException as exc:
+                    self.error = exc
+
+    def submit(self, batch: int, count: int) -> None:
+        self._raise()
+        if self.thread is None:
+            self._merge(batch, count)
+        else:
+            self.queue.put((batch, count))
+
+    def finish(self) -> None:
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
+            self.thread = None
+        self._raise()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
 def import_files(
     store: Any,
     paths: Iterable[Path],
     *,
     rejects_path: Path,
+    merge_store: Any = None,
     batch_size: int = 50_000,
     max_text: int = DEFAULT_MAX_TEXT,
     progress: Callable[[Path, int | None], Callable[[int], None]] | None = None,
 ) -> ImportSummary:
     """Import every file; good rows are upserted by id (re-importing never duplicates), bad
-    rows go to ``rejects_path``. A file that cannot be read at all is reported and skipped."""
+    rows go to ``rejects_path``. A file that cannot be read at all is reported and skipped.
+    Each batch is merged in one transaction: an interruption leaves whole batches only.
+    Give ``merge_store`` (a second connection) to merge while the next batch is read."""
     summary = ImportSummary()
     rejects = _RejectWriter(rejects_path)
+    import_id = str(uuid.uuid4())
+    merger = _Merger(merge_store or store, summary, import_id, background=merge_store is not None)
+    batch_no = 0
+
+    def flush(batch: list[PostRow]) -> None:
+        nonlocal batch_no
+        batch_no += 1
+        store.stage_batch(store.copy_payload(import_id, batch_no, batch))
+        merger.submit(batch_no, len(batch))
+
     try:
         for path in paths:
             advance = progress(path, count_rows(path)) if progress else (lambda n: None)
@@ -129,23 +196,31 @@ def import_files(
                     else:
                         batch.append(checked)
                     if len(batch) >= batch_size:
-                        _store(store, batch, summary)
+                        flush(batch)
                         advance(unreported)
                         batch, unreported = [], 0
             except FileProblem as problem:
                 summary.file_problems.append(str(problem))
             if batch:
-                _store(store, batch, summary)
+                flush(batch)
             advance(unreported)
             summary.files += 1
+        merger.finish()
+    except BaseException:
+        _discard(store, merger, import_id)
+        raise
     finally:
         summary.rejects_path = rejects.close()
     summary.files -= len(summary.file_problems)
     return summary
 
 
-def _store(store: Any, batch: list[PostRow], summary: ImportSummary) -> None:
-    inserted, updated, unchanged = store.copy_posts(batch)
-    summary.inserted += inserted
-    summary.updated += updated
-    summary.unchanged += unchanged
+def _discard(store: Any, merger: _Merger, import_id: str) -> None:
+    """After a failure: stop the merger and remove this import's unmerged batches."""
+    try:
+        if merger.thread is not None:
+            merger.queue.put(None)
+            merger.thread.join()
+        store.discard_import(import_id)
+    except Exception:  # the original error matters more; leftovers are keyed by import id
+        pass

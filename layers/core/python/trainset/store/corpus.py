@@ -45,35 +45,39 @@ class CorpusStore:
             count += 1
         return count
 
-    def copy_posts(self, rows: Sequence[Any]) -> tuple[int, int, int]:
-        """Bulk upsert checked posts (``trainset.ingest.PostRow``) through COPY in one
-        transaction; returns (inserted, updated, unchanged), which add up to ``len(rows)``.
-        Within a batch the last row with an id wins; an unchanged row is not rewritten."""
+    @staticmethod
+    def copy_payload(import_id: str, batch: int, rows: Sequence[Any]) -> io.BytesIO:
+        """The COPY data (CSV) for a batch of checked posts (``trainset.ingest.PostRow``)."""
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         for seq, r in enumerate(rows):
             writer.writerow((
-                seq, r.id, r.text, r.image_key, r.keyword, r.family, r.author,
-                r.created_at.isoformat() if r.created_at else None, r.text_hash,
+                import_id, batch, seq, r.id, r.text, r.image_key, r.keyword, r.family,
+                r.author, r.created_at.isoformat() if r.created_at else None, r.text_hash,
                 json.dumps(r.extra) if r.extra else "{}",
             ))
-        buffer.seek(0)
+        return io.BytesIO(buffer.getvalue().encode("utf-8"))
+
+    def stage_batch(self, payload: io.BytesIO) -> None:
+        """COPY a batch into the staging table (committed at once, so another connection can
+        merge it)."""
+        self.conn.run(
+            "COPY import_staging (import_id, batch, seq, id, text, image_key, keyword, family,"
+            " author, created_at, text_hash, extra) FROM STDIN WITH (FORMAT csv)",
+            stream=payload,
+        )
+
+    def merge_batch(self, import_id: str, batch: int, count: int) -> tuple[int, int, int]:
+        """Upsert a staged batch into posts and remove it from staging, in one transaction;
+        returns (inserted, updated, unchanged), adding up to ``count``. Within a batch the last
+        row with an id wins; an unchanged post is not rewritten."""
         with transaction(self.conn):
-            self.conn.run(
-                "CREATE TEMP TABLE IF NOT EXISTS staging_posts ("
-                " seq integer, id text, text text, image_key text, keyword text, family text,"
-                " author text, created_at timestamptz, text_hash text, extra jsonb)"
-                " ON COMMIT DELETE ROWS"
-            )
-            self.conn.run(
-                "COPY staging_posts (seq, id, text, image_key, keyword, family, author,"
-                " created_at, text_hash, extra) FROM STDIN WITH (FORMAT csv)",
-                stream=buffer,
-            )
             rows_out = self.conn.run(
                 "WITH latest AS ("
                 "  SELECT DISTINCT ON (id) id, text, image_key, keyword, family, author,"
-                "  created_at, text_hash, extra FROM staging_posts ORDER BY id, seq DESC),"
+                "  created_at, text_hash, extra FROM import_staging"
+                "  WHERE import_id = CAST(:import_id AS uuid) AND batch = :batch"
+                "  ORDER BY id, seq DESC),"
                 " written AS ("
                 "  INSERT INTO posts AS p (id, text, image_key, keyword, family, author,"
                 "   created_at, text_hash, extra)"
@@ -89,58 +93,24 @@ class CorpusStore:
                 "   EXCLUDED.extra)"
                 "  RETURNING (xmax = 0) AS inserted)"
                 " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
-                " FROM written"
+                " FROM written",
+                import_id=import_id,
+                batch=batch,
+            )
+            self.conn.run(
+                "DELETE FROM import_staging WHERE import_id = CAST(:import_id AS uuid)"
+                " AND batch = :batch",
+                import_id=import_id,
+                batch=batch,
             )
         inserted, updated = rows_out[0]
         # Unchanged: rows equal to what is stored, and earlier rows of an id repeated here.
-        return inserted, updated, len(rows) - inserted - updated
+        return inserted, updated, count - inserted - updated
 
-    def create_campaign(
-        self,
-        *,
-        name: str,
-        family: str,
-        labels_per_post: int,
-        post_ids: Sequence[str],
-        inclusion_probs: Sequence[float | None] | None = None,
-        strategy: str = "manual",
-        params: dict[str, Any] | None = None,
-        seed: int | None = None,
-        budget: int | None = None,
-    ) -> int:
-        """A campaign over ``post_ids`` with ``labels_per_post`` task slots per post."""
-        rows = self.conn.run(
-            "INSERT INTO campaigns (name, family, labels_per_post, strategy, params, seed, budget)"
-            " VALUES (:name, :family, :k, :strategy, CAST(:params AS jsonb), :seed, :budget)"
-            " RETURNING id",
-            name=name,
-            family=family,
-            k=labels_per_post,
-            strategy=strategy,
-            params=json.dumps(params or {}),
-            seed=seed,
-            budget=budget,
-        )
-        campaign_id = rows[0][0]
-        probs = list(inclusion_probs) if inclusion_probs is not None else [None] * len(post_ids)
-        self.conn.run(
-            "INSERT INTO campaign_posts (campaign_id, post_id, inclusion_prob)"
-            " SELECT :cid, u.post_id, u.prob"
-            " FROM unnest(CAST(:ids AS text[]), CAST(:probs AS float8[])) AS u(post_id, prob)",
-            cid=campaign_id,
-            ids=list(post_ids),
-            probs=probs,
-        )
-        self.conn.run(
-            "INSERT INTO tasks (campaign_id, post_id, family, slot)"
-            " SELECT :cid, cp.post_id, :family, s.slot"
-            " FROM campaign_posts cp CROSS JOIN generate_series(1, :k) AS s(slot)"
-            " WHERE cp.campaign_id = :cid ORDER BY cp.post_id, s.slot",
-            cid=campaign_id,
-            family=family,
-            k=labels_per_post,
-        )
-        return campaign_id
+    def discard_import(self, import_id: str) -> None:
+        """Drop what an interrupted import left in staging."""
+        self.conn.run("DELETE FROM import_staging WHERE import_id = CAST(:import_id AS uuid)",
+                      import_id=import_id)
 
     def family_candidates(self, family: str) -> list[list[Any]]:
         """Posts of ``family`` that may be sampled: not gold posts, not in another campaign of
