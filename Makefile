@@ -53,6 +53,8 @@ chromium:
 bench: $(TEST_STAMP) chromium
 	$(PY) bench/assign.py
 	$(PY) bench/page.py
+	$(PY) bench/ingest.py
+	$(PY) bench/sampling.py
 
 clean-local:
 	rm -rf .trainset

@@ -181,3 +181,26 @@ def test_a_failing_merge_stops_the_import_and_leaves_no_staging(db, tmp_path):
         import_files(Failing(db), [corpus], rejects_path=tmp_path / "r.csv", batch_size=50)
     assert db.run("SELECT count(*) FROM posts")[0][0] == 50  # the first batch, whole
     assert db.run("SELECT count(*) FROM import_staging")[0][0] == 0
+
+
+def test_neyman_target_uses_that_labels_yields_from_the_database(db, corpus):
+    pilot = sample(corpus, SampleRequest("child", 30, "equal", seed=2, name="pilot",
+                                         filters=FilterSettings(near_duplicate_bits=None)))
+    coder = make_coder(db, "ana")
+    svc = service(db)
+    while (task := svc.next_task(coder, "child")["task"]) is not None:
+        keyword = db.run("SELECT keyword FROM posts WHERE id = :p", p=task["post_id"])[0][0]
+        middle = keyword == "middle schooler" and task["post_id"][-1] in "02468"
+        answers = ({"is_child": True, "age": ["11 to 13 years (middle school)"]} if middle
+                   else {"is_child": True, "age": ["1 to 4 years (toddler/pre-school)"]})
+        svc.submit(coder, submission(task["post_id"], answers))
+    assert pilot.campaign_id
+    result = sample(corpus, SampleRequest("child", 30, "neyman", seed=2, name="aimed",
+                                          target="middle"))
+    counts = {s.stratum: s.sampled for s in result.plan}
+    yields = {s.stratum: s.pilot_yield for s in result.plan}
+    assert yields["minor"] == yields["toddler"] == 0.0 and 0 < yields["middle schooler"] < 1
+    # Neyman puts the most labels where the target label varies: the middle schoolers.
+    assert counts["middle schooler"] > counts["toddler"] and counts["middle schooler"] >= 10
+    with pytest.raises(InvalidInput, match="unknown label"):
+        sample(corpus, SampleRequest("child", 30, "neyman", seed=2, name="x", target="teen"))

@@ -280,7 +280,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     request = SampleRequest(
         family=args.family, budget=args.budget, strategy=args.strategy, seed=args.seed,
         labels_per_post=args.labels_per_post, name=args.name, filters=filters,
-        yields_file=Path(args.yields) if args.yields else None,
+        yields_file=Path(args.yields) if args.yields else None, target=args.target,
     )
     with _connection() as conn:
         migrate(conn)
@@ -411,6 +411,10 @@ def build_parser() -> argparse.ArgumentParser:
     smp.add_argument("--name", help="campaign name (default: family-strategy-seed-time)")
     smp.add_argument("--yields", help="pilot yields CSV (keyword, percent_true) for neyman; "
                      "default: from labels already in the database")
+    smp.add_argument("--target", metavar="LABEL",
+                     help="optimise neyman for this label (e.g. middle, is_health, school) "
+                     "using its yields in the labels already in the database; default: the "
+                     "family's subject (a child, a health mention, a location)")
     smp.add_argument("--exclude", action="append", metavar="PHRASE",
                      help="exclusion phrase (repeatable; replaces the default list)")
     smp.add_argument("--min-length", type=int, default=20,

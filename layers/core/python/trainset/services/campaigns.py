@@ -34,6 +34,7 @@ class SampleRequest:
     name: str | None = None
     filters: FilterSettings = field(default_factory=FilterSettings)
     yields_file: Path | None = None
+    target: str | None = None  # the label whose pilot yields drive neyman (default: presence)
 
 
 @dataclass
@@ -57,13 +58,22 @@ class SampleResult:
         ]
 
 
-def pilot_yields(store: Any, family: str) -> dict[str, float]:
-    """Share of labeled posts per keyword where the family's subject is present."""
-    presence = codebook.family(family).presence
+def pilot_yields(store: Any, family: str, target: str | None = None) -> dict[str, float]:
+    """Share of labeled posts per keyword with the target label (by default: the family's
+    subject is present, e.g. a child is mentioned)."""
+    fam = codebook.family(family)
+    if target is None:
+        value_of = lambda answers: int(fam.presence.holds(answers))  # noqa: E731
+    else:
+        labels = dict(fam.labels())
+        if target not in labels:
+            raise InvalidInput(f"unknown label {target!r} for family {family}; use one of: "
+                               f"{', '.join(labels)}")
+        value_of = labels[target]
     hits: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for keyword, answers in store.labeled_answers_by_keyword(family):
         counts = hits[stratum_of(keyword)]
-        counts[0] += int(presence.holds(answers))
+        counts[0] += value_of(answers)
         counts[1] += 1
     return {k: pos / n for k, (pos, n) in hits.items() if n}
 
@@ -94,9 +104,13 @@ def sample(store: Any, request: SampleRequest) -> SampleResult:
         frame[stratum_of(c.keyword)].append(c.id)
     populations = {k: len(v) for k, v in frame.items()}
     if request.yields_file is not None:
+        if request.target is not None:
+            raise InvalidInput("a yields file gives the subject's yields only; --target needs "
+                               "pilot labels in the database")
         yields, source = load_yields_or_fail(request.yields_file), str(request.yields_file)
     else:
-        yields, source = pilot_yields(store, request.family), "labels in the database"
+        yields = pilot_yields(store, request.family, request.target)
+        source = f"labels in the database ({request.target or 'subject present'})"
     try:
         plan = allocate(populations, request.budget, request.strategy, yields)
         sampled = draw(frame, plan, request.seed)
@@ -113,7 +127,7 @@ def sample(store: Any, request: SampleRequest) -> SampleResult:
     campaign_id = store.create_sampled_campaign(
         name=name, family=request.family, labels_per_post=request.labels_per_post,
         strategy=request.strategy,
-        params={"yields_source": source if yields else None,
+        params={"yields_source": source if yields else None, "target": request.target,
                 "allocation": {s.stratum: s.sampled for s in plan}},
         seed=request.seed, budget=len(sampled), snapshot=snapshot,
         filters={"settings": request.filters.as_dict(),
