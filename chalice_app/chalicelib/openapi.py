@@ -154,6 +154,23 @@ def document() -> dict[str, Any]:
                     "responses": {"200": _ok("Updated"), **_errors(400, 401, 403, 404, 409)},
                 }
             },
+            "/reports/coders": {
+                "get": {
+                    "summary": "Coder report: per coder and day counts, speed, unsure and no "
+                    "answers, gold accuracy per week, agreement with consensus, samples "
+                    "(manager)",
+                    "security": auth,
+                    "parameters": [
+                        {"name": "from", "in": "query", "schema": {"type": "string",
+                                                                  "format": "date"}},
+                        {"name": "to", "in": "query", "schema": {"type": "string",
+                                                                "format": "date"}},
+                        {"name": "family", "in": "query", "schema": {
+                            "type": "string", "enum": list(codebook.FAMILY_NAMES)}},
+                    ],
+                    "responses": {"200": _ok("The report's views"), **_errors(400, 401, 403)},
+                }
+            },
             "/progress": {"get": {"summary": "Open/leased/done per family and counts per coder "
                                   "(manager)", "security": auth,
                                   "responses": {"200": _ok("Progress"), **_errors(401, 403)}}},

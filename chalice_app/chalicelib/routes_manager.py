@@ -59,3 +59,32 @@ def progress():
     with services() as (store, _, admin):
         require_manager(current_coder(bp.current_request, store))
         return admin.progress()
+
+
+@bp.route("/reports/coders", methods=["GET"], authorizer=AUTHORIZER)
+@api
+def coder_reports():
+    """The coder report's views (the same numbers as `python -m trainset report`)."""
+    from datetime import UTC, date, datetime, timedelta
+
+    from trainset.errors import InvalidInput
+    from trainset.services.quality import coder_report
+    from trainset.store.quality import QualityStore
+
+    params = bp.current_request.query_params or {}
+    try:
+        today = datetime.now(UTC).date()
+        start = date.fromisoformat(params["from"]) if "from" in params else (
+            today - timedelta(days=27))
+        end = date.fromisoformat(params["to"]) if "to" in params else today
+    except ValueError:
+        raise InvalidInput("from and to are dates, YYYY-MM-DD") from None
+    with services() as (store, _, _admin):
+        require_manager(current_coder(bp.current_request, store))
+        report = coder_report(
+            QualityStore(store.conn),
+            datetime(start.year, start.month, start.day, tzinfo=UTC),
+            datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1),
+            params.get("family"),
+        )
+    return {"from": start.isoformat(), "to": end.isoformat(), **report}

@@ -22,6 +22,7 @@ class Option:
     value: str
     help: str
     exclusive: bool = False  # cannot be combined with other options of the same question
+    unsure: bool = False  # the coder could not tell (watched in coder reports)
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ PLACE = Family(
                     NO_LOCATION_UNSURE,
                     "Nothing in the post tells where it happens, or you cannot tell.",
                     exclusive=True,
+                    unsure=True,
                 ),
             ),
         ),
@@ -182,6 +184,7 @@ PLACE = Family(
                 Option(
                     "Unsure",
                     "A place is mentioned but there is too little to guess what kind it is.",
+                    unsure=True,
                 ),
                 Option(
                     "No location",
@@ -242,7 +245,8 @@ CHILD = Family(
                     AGE_GENERAL,
                     "Children in general are mentioned, with no hint of their age.",
                 ),
-                Option(AGE_UNSURE, "Too little to go on for any guess. Use rarely."),
+                Option(AGE_UNSURE, "Too little to go on for any guess. Use rarely.",
+                       unsure=True),
             ),
             show_when=ShowWhen("is_child", equals=True),
         ),
@@ -337,6 +341,35 @@ def family(name: str) -> Family:
         raise ValueError(
             f"unknown family {name!r}; expected one of: {', '.join(FAMILY_NAMES)}"
         ) from None
+
+
+def answers_from_items(family_name: str, items: Mapping[str, bool]) -> dict[str, Any]:
+    """A label (answers) rebuilt from binary items (see ``trainset.goldscore.binary_items``),
+    keeping the codebook's rules: a question that is not asked is left out."""
+    fam = family(family_name)
+    answers: dict[str, Any] = {}
+    for q in fam.questions:
+        if q.show_when is not None and not q.show_when.holds(answers):
+            continue
+        if q.kind == "yes_no":
+            answers[q.name] = bool(items.get(q.name, False))
+        else:
+            answers[q.name] = [v for v in q.values if items.get(f"{q.name}={v}", False)]
+    return answers
+
+
+def is_unsure(family_name: str, answers: Mapping[str, Any]) -> bool:
+    """Did the coder pick any option that means they could not tell?"""
+    fam = family(family_name)
+    return any(o.unsure and o.value in (answers.get(q.name) or [])
+               for q in fam.questions if q.kind == "multi" for o in q.options)
+
+
+def says_no(family_name: str, answers: Mapping[str, Any]) -> bool:
+    """Did the coder answer the family's first yes/no question with no?"""
+    fam = family(family_name)
+    first = fam.questions[0]
+    return first.kind == "yes_no" and answers.get(first.name) is False
 
 
 def canonical_option(field_name: str, value: str) -> str:
@@ -445,7 +478,8 @@ def as_document() -> dict[str, Any]:
                         "prompt": q.prompt,
                         "help": q.help,
                         "options": [
-                            {"value": o.value, "help": o.help, "exclusive": o.exclusive}
+                            {"value": o.value, "help": o.help, "exclusive": o.exclusive,
+                             "unsure": o.unsure}
                             for o in q.options
                         ],
                         "show_when": None

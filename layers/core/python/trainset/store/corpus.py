@@ -112,6 +112,53 @@ class CorpusStore:
         self.conn.run("DELETE FROM import_staging WHERE import_id = CAST(:import_id AS uuid)",
                       import_id=import_id)
 
+    def create_campaign(
+        self,
+        *,
+        name: str,
+        family: str,
+        labels_per_post: int,
+        post_ids: Sequence[str],
+        inclusion_probs: Sequence[float | None] | None = None,
+        strategy: str = "manual",
+        params: dict[str, Any] | None = None,
+        seed: int | None = None,
+        budget: int | None = None,
+    ) -> int:
+        """A campaign over ``post_ids`` with ``labels_per_post`` task slots per post."""
+        rows = self.conn.run(
+            "INSERT INTO campaigns (name, family, labels_per_post, strategy, params, seed, budget)"
+            " VALUES (:name, :family, :k, :strategy, CAST(:params AS jsonb), :seed, :budget)"
+            " RETURNING id",
+            name=name,
+            family=family,
+            k=labels_per_post,
+            strategy=strategy,
+            params=json.dumps(params or {}),
+            seed=seed,
+            budget=budget,
+        )
+        campaign_id = rows[0][0]
+        probs = list(inclusion_probs) if inclusion_probs is not None else [None] * len(post_ids)
+        self.conn.run(
+            "INSERT INTO campaign_posts (campaign_id, post_id, inclusion_prob)"
+            " SELECT :cid, u.post_id, u.prob"
+            " FROM unnest(CAST(:ids AS text[]), CAST(:probs AS float8[])) AS u(post_id, prob)",
+            cid=campaign_id,
+            ids=list(post_ids),
+            probs=probs,
+        )
+        self.conn.run(
+            "INSERT INTO tasks (campaign_id, post_id, family, slot)"
+            " SELECT :cid, cp.post_id, :family, s.slot"
+            " FROM campaign_posts cp CROSS JOIN generate_series(1, :k) AS s(slot)"
+            " WHERE cp.campaign_id = :cid ORDER BY cp.post_id, s.slot",
+            cid=campaign_id,
+            family=family,
+            k=labels_per_post,
+        )
+        return campaign_id
+
     def family_candidates(self, family: str) -> list[list[Any]]:
         """Posts of ``family`` that may be sampled: not gold posts, not in another campaign of
         the family. Rows: id, text, text_hash, keyword, language (from extra->>'lang')."""

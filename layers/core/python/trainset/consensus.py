@@ -1,0 +1,190 @@
+"""Consensus labels with calibrated confidence: a Dawid-Skene model per binary item.
+
+Every yes/no question and every option of a multi-select question is a binary *item* of a
+post (e.g. ``age: 1 to 4 years``). Each coder has, per item kind, a sensitivity (says yes when
+the truth is yes) and a specificity (says no when it is no); each item kind has a prior. EM
+alternates between the posterior of every post's item and the coders' rates. Gold answers are
+known truths: their posteriors are fixed at 0 or 1, so they anchor the coders' rates. A post
+with one label gets its confidence from that coder's estimated accuracy and the prior.
+
+Vectorised with numpy (bincount over label arrays): a million labels take a few seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+# Beta pseudo-counts for coder rates and priors: keeps a coder with a handful of labels from
+# being judged perfect (or hopeless) and the model away from degenerate solutions.
+RATE_PRIOR_RIGHT = 4.0
+RATE_PRIOR_WRONG = 1.0
+CLASS_PRIOR = 1.0
+
+
+@dataclass(frozen=True)
+class BinaryLabel:
+    """One coder's answer to one binary item of one post."""
+
+    post_id: str
+    item: str  # e.g. "is_child" or "age=1 to 4 years (toddler/pre-school)"
+    coder: str
+    value: bool
+
+
+@dataclass(frozen=True)
+class ItemConsensus:
+    post_id: str
+    item: str
+    value: bool
+    posterior: float  # P(item is true)
+    confidence: float  # P(value is right) = max(posterior, 1 - posterior)
+    n_labels: int
+
+
+@dataclass(frozen=True)
+class CoderRates:
+    coder: str
+    item: str
+    sensitivity: float
+    specificity: float
+    n_labels: int
+
+
+@dataclass
+class ConsensusResult:
+    items: list[ItemConsensus]
+    coders: list[CoderRates]
+    iterations: int
+
+
+def dawid_skene(
+    labels: Iterable[BinaryLabel],
+    gold: Mapping[tuple[str, str], bool] | None = None,
+    max_iterations: int = 100,
+    tolerance: float = 1e-6,
+) -> ConsensusResult:
+    """Fit the model to ``labels``; ``gold`` maps (post_id, item) to its known value."""
+    posts, items, coders = {}, {}, {}
+    post_idx, kind_idx, coder_idx, values = [], [], [], []
+    unit_of: dict[tuple[str, str], int] = {}
+    for label in labels:
+        unit = unit_of.setdefault((label.post_id, label.item), len(unit_of))
+        post_idx.append(unit)
+        kind_idx.append(items.setdefault(label.item, len(items)))
+        coder_idx.append(coders.setdefault(label.coder, len(coders)))
+        values.append(label.value)
+        posts.setdefault(label.post_id, None)
+    arrays = encode(np.array(post_idx, dtype=np.int64), np.array(kind_idx, dtype=np.int64),
+                    np.array(coder_idx, dtype=np.int64), np.array(values, dtype=bool))
+    unit_keys = list(unit_of)
+    gold_mask = np.zeros(len(unit_keys), dtype=bool)
+    gold_value = np.zeros(len(unit_keys), dtype=float)
+    for key, value in (gold or {}).items():
+        unit = unit_of.get(key)
+        if unit is not None:
+            gold_mask[unit] = True
+            gold_value[unit] = float(value)
+    posterior, sens, spec, counts, iterations = fit(arrays, gold_mask, gold_value,
+                                                    max_iterations, tolerance)
+    n_per_unit = np.bincount(arrays.unit, minlength=len(unit_keys))
+    result_items = [
+        ItemConsensus(post, item, bool(p >= 0.5), float(p), float(max(p, 1 - p)), int(n))
+        for (post, item), p, n in zip(unit_keys, posterior, n_per_unit, strict=True)
+    ]
+    item_names = list(items)
+    coder_names = list(coders)
+    rates = []
+    n_kinds = len(item_names)
+    for flat in np.flatnonzero(counts):
+        coder, kind = divmod(int(flat), n_kinds)
+        rates.append(CoderRates(coder_names[coder], item_names[kind], float(sens[flat]),
+                                float(spec[flat]), int(counts[flat])))
+    return ConsensusResult(result_items, rates, iterations)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    unit: np.ndarray  # label -> unit (post x item)
+    kind: np.ndarray  # label -> item kind
+    coder: np.ndarray  # label -> coder
+    value: np.ndarray  # label -> bool
+    unit_kind: np.ndarray  # unit -> item kind
+    n_units: int
+    n_kinds: int
+    n_coders: int
+
+    @property
+    def cell(self) -> np.ndarray:
+        """label -> (coder, kind) cell: coder rates are per coder and item kind."""
+        return self.coder * self.n_kinds + self.kind
+
+
+def encode(unit: np.ndarray, kind: np.ndarray, coder: np.ndarray, value: np.ndarray) -> Encoded:
+    n_units = int(unit.max()) + 1 if len(unit) else 0
+    unit_kind = np.zeros(n_units, dtype=np.int64)
+    unit_kind[unit] = kind
+    return Encoded(unit, kind, coder, value, unit_kind, n_units,
+                   int(kind.max()) + 1 if len(kind) else 0,
+                   int(coder.max()) + 1 if len(coder) else 0)
+
+
+def fit(
+    data: Encoded,
+    gold_mask: np.ndarray,
+    gold_value: np.ndarray,
+    max_iterations: int = 100,
+    tolerance: float = 1e-6,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """EM on encoded labels: (posterior per unit, sensitivity and specificity per
+    coder x kind cell, labels per cell, iterations)."""
+    if data.n_units == 0:
+        empty = np.zeros(0)
+        return empty, empty, empty, np.zeros(0, dtype=np.int64), 0
+    cell = data.cell
+    n_cells = data.n_coders * data.n_kinds
+    counts = np.bincount(cell, minlength=n_cells)
+    # Split once by answer: every sum below is then one weighted bincount.
+    said_yes = data.value
+    unit_yes, cell_yes = data.unit[said_yes], cell[said_yes]
+    unit_no, cell_no = data.unit[~said_yes], cell[~said_yes]
+    yes_per_cell = np.bincount(cell_yes, minlength=n_cells)
+    kind_all = np.bincount(data.unit_kind, minlength=data.n_kinds)
+    # Start from the (soft) majority vote.
+    posterior = majority_vote(data)
+    posterior = np.where(gold_mask, gold_value, posterior)
+    iterations = 0
+    sens = spec = np.zeros(n_cells)
+    for iterations in range(1, max_iterations + 1):  # noqa: B007 - read after the loop
+        t_yes = posterior[unit_yes]
+        t_no = posterior[unit_no]
+        right_pos = np.bincount(cell_yes, weights=t_yes, minlength=n_cells)
+        all_pos = right_pos + np.bincount(cell_no, weights=t_no, minlength=n_cells)
+        right_neg = (counts - yes_per_cell) - (all_pos - right_pos)
+        all_neg = counts - all_pos
+        sens = (right_pos + RATE_PRIOR_RIGHT) / (all_pos + RATE_PRIOR_RIGHT + RATE_PRIOR_WRONG)
+        spec = (right_neg + RATE_PRIOR_RIGHT) / (all_neg + RATE_PRIOR_RIGHT + RATE_PRIOR_WRONG)
+        kind_pos = np.bincount(data.unit_kind, weights=posterior, minlength=data.n_kinds)
+        prior = (kind_pos + CLASS_PRIOR) / (kind_all + 2 * CLASS_PRIOR)
+        # E-step in log-odds: prior odds plus each label's likelihood ratio.
+        yes_weight = np.log(sens) - np.log(1 - spec)
+        no_weight = np.log(1 - sens) - np.log(spec)
+        evidence = (np.bincount(unit_yes, weights=yes_weight[cell_yes], minlength=data.n_units)
+                    + np.bincount(unit_no, weights=no_weight[cell_no], minlength=data.n_units))
+        log_odds = np.log(prior / (1 - prior))[data.unit_kind] + evidence
+        updated = 1.0 / (1.0 + np.exp(-np.clip(log_odds, -50, 50)))
+        updated = np.where(gold_mask, gold_value, updated)
+        change = float(np.max(np.abs(updated - posterior)))
+        posterior = updated
+        if change < tolerance:
+            break
+    return posterior, sens, spec, counts, iterations
+
+
+def majority_vote(data: Encoded) -> np.ndarray:
+    """Share of yes labels per unit (ties stay at 0.5): the baseline consensus."""
+    votes = np.bincount(data.unit, weights=data.value.astype(float), minlength=data.n_units)
+    totals = np.bincount(data.unit, minlength=data.n_units)
+    return votes / np.maximum(totals, 1)

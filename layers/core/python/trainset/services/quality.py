@@ -1,0 +1,377 @@
+"""Label quality end to end: gold scoring, agreement, consensus, screening, re-labeling."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from trainset import agreement, codebook
+from trainset.consensus import BinaryLabel, dawid_skene
+from trainset.errors import InvalidInput, NotFound
+from trainset.goldscore import GoldAnswer, binary_items, score
+
+
+@dataclass(frozen=True)
+class ScreeningRules:
+    """What a label or record must meet to reach the dataset (all configurable)."""
+
+    min_gold_accuracy: float | None = 70.0  # percent right on gold; None: no coder is dropped
+    min_gold_answers: int = 5  # a coder is judged on gold only after this many gold posts
+    require_certified: bool = True  # drop labels made while the coder was not certified
+    drop_gold_and_practice: bool = True  # gold and practice posts never reach the dataset
+    min_confidence: float = 0.8  # records whose least certain item is below are screened out
+    relabel: bool = True  # send screened-out records back for one more coder
+    max_labels_per_post: int = 3  # ... until they have this many slots
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _require_family(family: str) -> codebook.Family:
+    try:
+        return codebook.family(family)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def gold_table(labels: Iterable[Mapping[str, Any]], gold: Mapping[str, Mapping[str, Any]],
+               period: str = "all") -> list[dict[str, Any]]:
+    answers = [GoldAnswer(lab["coder"], lab["family"], lab["post_id"], lab["created_at"],
+                          lab["answers"], gold[lab["post_id"]])
+               for lab in labels if lab["kind"] == "qa" and lab["post_id"] in gold]
+    return score(answers, period)
+
+
+def coder_gold_accuracy(rows: Iterable[Mapping[str, Any]]) -> dict[str, tuple[float, int]]:
+    """Per coder: percent right over all gold items, and how many gold items."""
+    out = {}
+    for r in rows:
+        if r["label"] == "(all)" and r["correct_pct"] is not None:
+            out[r["coder"]] = (r["correct_pct"], r["n"])
+    return out
+
+
+def agreement_summary(family: str, labels: Sequence[Mapping[str, Any]],
+                      rounds: int = 200) -> dict[str, Any]:
+    """Per question: Krippendorff's alpha (nominal for yes/no, MASI for multi-select, only
+    coders who were asked), percent agreement, bootstrap 95% intervals, and Cohen's kappa per
+    coder pair for yes/no questions."""
+    fam = codebook.family(family)
+    by_post: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for lab in labels:
+        by_post[lab["post_id"]].append(lab)
+    out: dict[str, Any] = {}
+    for q in fam.questions:
+        units = []
+        for post_labels in by_post.values():
+            values = []
+            for lab in post_labels:
+                asked = q.show_when is None or q.show_when.holds(lab["answers"])
+                if asked and q.name in lab["answers"]:
+                    value = lab["answers"][q.name]
+                    values.append(value if q.kind == "yes_no" else frozenset(value))
+            units.append(values)
+        distance = agreement.nominal if q.kind == "yes_no" else agreement.masi
+        alpha = agreement.krippendorff_alpha(units, distance)
+        entry: dict[str, Any] = {
+            "posts_with_2_or_more": sum(1 for u in units if len(u) >= 2),
+            "alpha": alpha,
+            "alpha_ci": agreement.bootstrap_interval(
+                units, lambda u, d=distance: agreement.krippendorff_alpha(u, d), rounds),
+            "percent_agreement": agreement.percent_agreement(units),
+            "percent_agreement_ci": agreement.bootstrap_interval(
+                units, agreement.percent_agreement, rounds),
+            "distance": "nominal" if q.kind == "yes_no" else "MASI",
+        }
+        if q.kind == "yes_no":
+            ratings: dict[str, dict[str, Any]] = defaultdict(dict)
+            for lab in labels:
+                if q.name in lab["answers"]:
+                    ratings[lab["coder"]][lab["post_id"]] = lab["answers"][q.name]
+            entry["kappa_pairs"] = [
+                {"coders": [a, b], "kappa": k, "common_posts": n}
+                for a, b, k, n in agreement.pairwise_kappa(ratings)
+            ]
+        out[q.name] = entry
+    return out
+
+
+def binary_labels(family: str, labels: Iterable[Mapping[str, Any]]) -> list[BinaryLabel]:
+    """The binary items a coder answered: a conditional question's options count only when
+    the coder was asked it."""
+    fam = codebook.family(family)
+    out = []
+    for lab in labels:
+        answers = lab["answers"]
+        for q in fam.questions:
+            if q.show_when is not None and not q.show_when.holds(answers):
+                continue
+            if q.kind == "yes_no":
+                out.append(BinaryLabel(lab["post_id"], q.name, lab["coder"],
+                                       answers.get(q.name) is True))
+            else:
+                chosen = set(answers.get(q.name) or [])
+                out.extend(BinaryLabel(lab["post_id"], f"{q.name}={v}", lab["coder"],
+                                       v in chosen) for v in q.values)
+    return out
+
+
+def run_quality(store: Any, family: str, rules: ScreeningRules | None = None) -> dict[str, Any]:
+    """Score gold, screen labels, find consensus with confidence, screen records, queue
+    re-labels, and keep the run. Returns its summary (every step: what it removed and why)."""
+    _require_family(family)
+    rules = rules or ScreeningRules()
+    labels = store.family_labels(family)
+    gold = store.gold_answers(family)
+    gold_rows = gold_table(labels, gold)
+    accuracy = coder_gold_accuracy(gold_rows)
+    log: list[dict[str, Any]] = []
+
+    def step(name: str, removed: Sequence[Mapping[str, Any]], why: str) -> None:
+        log.append({"step": name, "removed": len(removed), "why": why,
+                    "by_coder": dict(Counter(r["coder"] for r in removed))})
+
+    anchors = [lab for lab in labels if lab["kind"] == "qa" and lab["post_id"] in gold]
+    work = [lab for lab in labels if lab["kind"] == "task"]
+    if rules.drop_gold_and_practice:
+        step("gold and practice posts", [lab for lab in labels if lab["kind"] != "task"],
+             "answers to gold and practice posts score coders; they are not training data")
+    if rules.require_certified:
+        dropped = [lab for lab in work if lab["coder_status"] != "certified"]
+        work = [lab for lab in work if lab["coder_status"] == "certified"]
+        step("not certified when labeling", dropped,
+             "labels made while the coder was a trainee or revoked")
+    if rules.min_gold_accuracy is not None:
+        weak = {c for c, (pct, n) in accuracy.items()
+                if n >= rules.min_gold_answers and pct < rules.min_gold_accuracy}
+        dropped = [lab for lab in work if lab["coder"] in weak]
+        work = [lab for lab in work if lab["coder"] not in weak]
+        step("coders below the gold accuracy threshold", dropped,
+             f"coders right on fewer than {rules.min_gold_accuracy:g}% of gold items "
+             f"(judged after {rules.min_gold_answers} gold items): {', '.join(sorted(weak))}"
+             if weak else "no coder below the threshold")
+    gold_truth = {(post_id, item): value for post_id, answers in gold.items()
+                  for item, value in binary_items(family, answers).items()}
+    result = dawid_skene(binary_labels(family, work) + binary_labels(family, anchors),
+                         gold_truth)
+    items = [i for i in result.items if i.post_id not in gold]
+    per_post: dict[str, list[Any]] = defaultdict(list)
+    for i in items:
+        per_post[i.post_id].append(i)
+    coders_of: dict[str, set[str]] = defaultdict(set)
+    for lab in work:
+        coders_of[lab["post_id"]].add(lab["coder"])
+    screened, weak_posts = [], []
+    for post_id, post_items in sorted(per_post.items()):
+        confidence = min(i.confidence for i in post_items)
+        kept = confidence >= rules.min_confidence
+        reason = None if kept else (f"least certain answer {confidence:.2f} < "
+                                    f"{rules.min_confidence:g}")
+        if not kept:
+            weak_posts.append(post_id)
+        screened.append({"post_id": post_id, "kept": kept, "reason": reason,
+                         "confidence": confidence, "n_labels": len(coders_of[post_id])})
+    log.append({"step": "records below the confidence threshold", "removed": len(weak_posts),
+                "why": f"a post's least certain consensus answer must be at least "
+                       f"{rules.min_confidence:g}", "by_coder": {}})
+    relabeled = 0
+    if rules.relabel and weak_posts:
+        relabeled = store.request_relabels(
+            family, weak_posts, rules.max_labels_per_post,
+            f"re-label: confidence below {rules.min_confidence:g}")
+    summary = {
+        "family": family,
+        "labels": len(labels),
+        "labels_used": len(work),
+        "posts": len(per_post),
+        "posts_kept": sum(1 for s in screened if s["kept"]),
+        "relabel_requested": relabeled,
+        "screening": log,
+        "gold": gold_rows,
+        "coder_rates": [asdict(r) for r in result.coders],
+        "agreement": agreement_summary(family, work),
+        "em_iterations": result.iterations,
+    }
+    run_id = store.save_run(family, rules.as_dict(), summary, items, screened)
+    return {"run_id": run_id, **summary}
+
+
+def latest_run_or_fail(store: Any, family: str) -> dict[str, Any]:
+    _require_family(family)
+    run = store.latest_run(family)
+    if run is None:
+        raise NotFound(f"no quality run for family {family} yet; run "
+                       f"'python -m trainset quality run --family {family}' first")
+    return run
+
+
+STUDY_EMPTY = "['']"  # how the study's files wrote an unanswered multi-select question
+
+
+def soft_labels(family: str, items: Mapping[str, tuple[bool, float]]) -> list[float]:
+    """P(slot) for each slot of the family's encoding: an option of a conditional question
+    counts only as likely as the question being asked."""
+    fam = codebook.family(family)
+
+    def posterior(item: str) -> float:
+        return float(items[item][1]) if item in items else 0.0
+
+    def asked(q: codebook.Question) -> float:
+        rule = q.show_when
+        if rule is None:
+            return 1.0
+        if rule.equals is not None:
+            p = posterior(rule.field)
+            return p if rule.equals else 1 - p
+        return max((posterior(f"{rule.field}={v}") for v in rule.any_of), default=0.0)
+
+    out = []
+    for slot in fam.slots:
+        best = 0.0
+        for field, wanted in slot.when:
+            q = fam.question(field)
+            if isinstance(wanted, bool):
+                p = posterior(field) if wanted else 1 - posterior(field)
+            else:
+                p = posterior(f"{field}={wanted}") * asked(q)
+            best = max(best, p)
+        out.append(round(best, 4))
+    return out
+
+
+def export_rows(family: str, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Dataset rows: consensus answers in the study's format, multi-hot, soft labels,
+    confidence, coders and sampling weight."""
+    fam = codebook.family(family)
+    out = []
+    for r in rows:
+        items = {k: (bool(v[0]), float(v[1])) for k, v in (r["items"] or {}).items()}
+        answers = codebook.answers_from_items(family, {k: v[0] for k, v in items.items()})
+        row: dict[str, Any] = {"post_id": r["post_id"], "text": r["text"],
+                               "keyword": r["keyword"], "image_key": r["image_key"]}
+        for q in fam.questions:
+            value = answers.get(q.name)
+            if q.kind == "yes_no":
+                row[q.name] = bool(value)
+            else:
+                row[q.name] = str(list(value)) if value else STUDY_EMPTY
+        row["multi_hot"] = codebook.encode(family, answers)
+        row["soft_labels"] = soft_labels(family, items)
+        row["confidence"] = round(float(r["confidence"]), 4)
+        row["n_coders"] = r["n_labels"]
+        row["sampling_weight"] = None if r["weight"] is None else float(r["weight"])
+        out.append(row)
+    return out
+
+
+def datacard(family: str, run: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> dict:
+    """What a dataset carries about itself: counts per label, agreement, screening log."""
+    fam = codebook.family(family)
+    summary = run["summary"]
+    positives = [0] * len(fam.slots)
+    for r in rows:
+        for i, v in enumerate(r["multi_hot"]):
+            positives[i] += v
+    weighted = [r for r in rows if r["sampling_weight"] is not None]
+    return {
+        "family": family,
+        "quality_run": run["id"],
+        "created_at": str(run["created_at"]),
+        "records": len(rows),
+        "posts_judged": summary["posts"],
+        "slots": [s.name for s in fam.slots],
+        "positives_per_slot": dict(zip([s.name for s in fam.slots], positives, strict=True)),
+        "records_with_sampling_weight": len(weighted),
+        "mean_confidence": (sum(r["confidence"] for r in rows) / len(rows)) if rows else None,
+        "coders_per_record": dict(Counter(r["n_coders"] for r in rows)),
+        "screening": summary["screening"],
+        "rules": run["rules"],
+        "agreement": summary["agreement"],
+        "relabel_requested": summary["relabel_requested"],
+    }
+
+
+def coder_report(store: Any, start: Any, end: Any, family: str | None = None) -> dict:
+    """The coder report's views for labels made in [start, end)."""
+    from trainset import reporting
+
+    families = [_require_family(family).name] if family else list(codebook.FAMILY_NAMES)
+    labels: list[dict[str, Any]] = []
+    gold_rows: list[dict[str, Any]] = []
+    consensus: dict[tuple[str, str], bool] = {}
+    for name in families:
+        family_labels = store.family_labels(name, start, end)
+        labels += family_labels
+        gold_rows += gold_table(family_labels, store.gold_answers(name), "week")
+        run = store.latest_run(name)
+        if run is not None:
+            consensus.update(store.consensus_for_run(run["id"]))
+    return reporting.build(labels, gold_rows, consensus, seed=f"{start}:{end}")
+
+
+def export_labels(store: Any, family: str, out_dir: Any) -> dict[str, Any]:
+    """Write the latest quality run's kept records as CSV and Parquet, with a data card."""
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    run = latest_run_or_fail(store, family)
+    rows = export_rows(family, store.export_rows(run["id"]))
+    card = datacard(family, run, rows)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame(rows)
+    csv_frame = frame.copy()
+    for column in ("multi_hot", "soft_labels"):
+        if column in csv_frame:
+            csv_frame[column] = csv_frame[column].map(json.dumps)
+    paths = {"csv": out / f"{family}_labels.csv", "parquet": out / f"{family}_labels.parquet",
+             "card_json": out / "datacard.json", "card_md": out / "datacard.md"}
+    csv_frame.to_csv(paths["csv"], index=False)
+    frame.to_parquet(paths["parquet"], index=False)
+    paths["card_json"].write_text(json.dumps(card, indent=2, default=str), encoding="utf-8")
+    paths["card_md"].write_text(datacard_markdown(card), encoding="utf-8")
+    return {"records": len(rows), "paths": {k: str(v) for k, v in paths.items()},
+            "card": card}
+
+
+def datacard_markdown(card: Mapping[str, Any]) -> str:
+    lines = [
+        f"# Data card: {card['family']} labels",
+        "",
+        f"- Quality run {card['quality_run']} ({card['created_at']}); {card['records']} records "
+        f"kept of {card['posts_judged']} posts judged.",
+        f"- Mean confidence of kept records: {card['mean_confidence'] or 0:.3f}.",
+        f"- Records with a sampling weight (1 / inclusion probability): "
+        f"{card['records_with_sampling_weight']}.",
+        "",
+        "## Positives per label",
+        "",
+        "| label | records with it |",
+        "| --- | --- |",
+    ]
+    lines += [f"| {k} | {v} |" for k, v in card["positives_per_slot"].items()]
+    lines += ["", "## Agreement between coders", "",
+              "| question | posts with 2+ coders | Krippendorff's alpha (95% CI) | "
+              "full agreement (95% CI) |", "| --- | --- | --- | --- |"]
+    for question, a in card["agreement"].items():
+        lines.append(f"| {question} | {a['posts_with_2_or_more']} | "
+                     f"{_fmt(a['alpha'], a['alpha_ci'])} | "
+                     f"{_fmt(a['percent_agreement'], a['percent_agreement_ci'], 100, '%')} |")
+    lines += ["", "## Screening log", "", "| step | removed | why |", "| --- | --- | --- |"]
+    lines += [f"| {s['step']} | {s['removed']} | {s['why']} |" for s in card["screening"]]
+    lines += ["", f"Re-labeling requested for {card['relabel_requested']} posts.", ""]
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None, ci: Sequence[float] | None, scale: float = 1.0,
+         unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    text = f"{value * scale:.2f}{unit}"
+    if ci:
+        text += f" ({ci[0] * scale:.2f}-{ci[1] * scale:.2f}{unit})"
+    return text

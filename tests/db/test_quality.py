@@ -1,0 +1,181 @@
+"""Gold scoring, consensus, screening and the re-label loop through the real database, and
+what the exports and reports contain."""
+
+import json
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from tests.factories import (
+    CHILD_NO,
+    CHILD_YES,
+    make_campaign,
+    make_coder,
+    make_gold,
+    make_posts,
+    service,
+    submission,
+)
+from trainset import reporting
+from trainset.errors import NotFound
+from trainset.services.quality import (
+    ScreeningRules,
+    coder_report,
+    export_labels,
+    run_quality,
+)
+from trainset.store.quality import QualityStore
+
+BABY = {"is_child": True, "age": ["0 to less than 1 year (baby/infant)"]}
+
+
+def label_all(db, coder, answer_for, gold_rate=0.0):
+    svc = service(db, gold_rate=gold_rate)
+    done = []
+    while (task := svc.next_task(coder, "child")["task"]) is not None:
+        svc.submit(coder, submission(task["post_id"], answer_for(task["post_id"])))
+        done.append(task["post_id"])
+    return done
+
+
+@pytest.fixture()
+def crowd(db):
+    """Ten posts, two labels each; ana and ben agree on eight; cid answers gold badly."""
+    ids = make_posts(db, 10)
+    make_campaign(db, ids, labels_per_post=2)
+    gold_ids = make_posts(db, 6, prefix="g")
+    gold = {g: (CHILD_YES if i % 2 == 0 else CHILD_NO) for i, g in enumerate(gold_ids)}
+    for g, answers in gold.items():
+        make_gold(db, g, "qa", answers)
+    ana, ben, cid = make_coder(db, "ana"), make_coder(db, "ben"), make_coder(db, "cid")
+    truth = {i: (CHILD_YES if int(i[-1]) % 2 == 0 else CHILD_NO) for i in ids}
+    label_all(db, ana, lambda p: truth.get(p) or gold[p], gold_rate=1.0)
+    disagree = {"p00008", "p00009"}
+    label_all(db, ben, lambda p: BABY if p in disagree else (truth.get(p) or gold[p]),
+              gold_rate=1.0)
+    # cid answers every gold post the wrong way round (no work is left for cid).
+    label_all(db, cid, lambda p: CHILD_NO if gold[p]["is_child"] else CHILD_YES,
+              gold_rate=1.0)
+    return {"ids": ids, "truth": truth, "coders": (ana, ben, cid)}
+
+
+def test_quality_run_scores_screens_and_requeues(db, crowd):
+    store = QualityStore(db)
+    summary = run_quality(store, "child", ScreeningRules(min_confidence=0.9))
+    steps = {s["step"]: s for s in summary["screening"]}
+    assert steps["gold and practice posts"]["removed"] == 18  # 6 gold x 3 coders
+    gold = {(r["coder"], r["label"]): r for r in summary["gold"]}
+    assert gold[("cid", "is_child")]["pos_gold_correct_pct"] == 0.0
+    assert gold[("cid", "is_child")]["neg_gold_correct_pct"] == 0.0
+    assert gold[("ana", "is_child")]["pos_gold_n"] == 3
+    assert gold[("ana", "(all)")]["correct_pct"] == 100.0
+    assert summary["posts"] == 10
+    # The two posts where the coders disagree (on the age; on whether there is a child at
+    # all) are not certain enough: screened out and sent back for a third coder.
+    weak = db.run("SELECT post_id FROM screened_posts WHERE NOT kept ORDER BY post_id")
+    assert [r[0] for r in weak] == ["p00008", "p00009"]
+    assert summary["relabel_requested"] == 2
+    extra = db.run("SELECT post_id, slot, reason FROM tasks WHERE reason IS NOT NULL"
+                   " ORDER BY post_id")
+    assert extra == [["p00008", 3, "re-label: confidence below 0.9"],
+                     ["p00009", 3, "re-label: confidence below 0.9"]]
+    # The loop closes: a new coder gets exactly that post.
+    dee = make_coder(db, "dee")
+    assert service(db).next_task(dee, "child")["task"]["post_id"] == "p00008"
+    # Running again does not add a second open slot.
+    run_quality(store, "child", ScreeningRules(min_confidence=0.9))
+    assert db.run("SELECT count(*) FROM tasks WHERE reason IS NOT NULL")[0][0] == 2
+    # is_child: 9 posts agree, p00009 splits no/yes. 11 yes and 9 no values in all:
+    # alpha = 1 - D_o / D_e = 1 - (2 / 20) / (2 * 11 * 9 / (20 * 19)).
+    alpha = summary["agreement"]["is_child"]["alpha"]
+    assert alpha == pytest.approx(1 - (2 / 20) / (198 / 380))
+    assert summary["agreement"]["age"]["distance"] == "MASI"
+
+
+def test_weak_and_uncertified_coders_are_screened(db, crowd):
+    ids = make_posts(db, 2, prefix="x")
+    make_campaign(db, ids)
+    eve = make_coder(db, "eve", status="certified")
+    label_all(db, eve, lambda p: CHILD_YES)
+    db.run("UPDATE coders SET status = 'trainee' WHERE name = 'eve'")
+    store = QualityStore(db)
+    summary = run_quality(store, "child", ScreeningRules(min_gold_accuracy=90,
+                                                         min_gold_answers=5))
+    steps = {s["step"]: s for s in summary["screening"]}
+    # eve was certified when labeling: her labels stay even though she is a trainee now.
+    assert steps["not certified when labeling"]["removed"] == 0
+    assert "cid" in steps["coders below the gold accuracy threshold"]["why"]
+    db.run("UPDATE labels SET answers = answers WHERE false")  # labels stay append-only
+
+
+def test_export_reads_back_with_pandas(db, crowd, tmp_path):
+    store = QualityStore(db)
+    with pytest.raises(NotFound):
+        export_labels(store, "child", tmp_path)
+    run_quality(store, "child", ScreeningRules(min_confidence=0.5, relabel=False))
+    result = export_labels(store, "child", tmp_path / "out")
+    csv_frame = pd.read_csv(result["paths"]["csv"])
+    parquet = pd.read_parquet(result["paths"]["parquet"])
+    assert len(csv_frame) == len(parquet) == result["records"] == 10
+    row = parquet.set_index("post_id").loc["p00000"]
+    assert bool(row["is_child"]) is True
+    assert row["age"] == "['1 to 4 years (toddler/pre-school)']"  # the study's format
+    assert list(row["multi_hot"]) == [0, 1, 0, 0, 0, 0]
+    assert len(row["soft_labels"]) == 6 and 0 <= row["confidence"] <= 1
+    assert row["n_coders"] == 2
+    no_child = parquet.set_index("post_id").loc["p00001"]
+    assert no_child["age"] == "['']" and list(no_child["multi_hot"]) == [0] * 6
+    assert json.loads(csv_frame.loc[0, "multi_hot"]) == list(parquet.loc[0, "multi_hot"])
+    card = json.loads((tmp_path / "out" / "datacard.json").read_text())
+    toddlers = int(sum(v[1] for v in parquet["multi_hot"]))
+    assert card["records"] == 10 and card["positives_per_slot"]["toddler"] == toddlers >= 4
+    markdown = (tmp_path / "out" / "datacard.md").read_text()
+    assert "Screening log" in markdown and "Krippendorff" in markdown
+
+
+class _Parser(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+
+
+def test_coder_report_files_open(db, crowd, tmp_path):
+    store = QualityStore(db)
+    run_quality(store, "child", ScreeningRules(relabel=False))
+    now = datetime.now(UTC)
+    report = coder_report(store, now - timedelta(days=1), now + timedelta(days=1))
+    coders = {r["coder"]: r for r in report["coders"]}
+    assert coders["ana"]["labels"] == 10 and coders["ana"]["no_pct"] == 50.0
+    assert coders["ben"]["no_pct"] == 40.0 and "cid" not in coders  # cid did no real work
+    # Agreement with consensus, recomputed from the stored consensus items.
+    consensus = dict(((p, i), v) for p, i, v in db.run(
+        "SELECT post_id, item, value FROM consensus_items"))
+    from trainset.goldscore import binary_items
+
+    for name in ("ana", "ben"):
+        same = total = 0
+        for post_id, answers in db.run(
+                "SELECT l.post_id, l.answers FROM labels l JOIN coders c ON c.id = l.coder_id"
+                " WHERE c.name = :n AND l.kind = 'task'", n=name):
+            for item, value in binary_items("child", answers).items():
+                if (post_id, item) in consensus:
+                    total += 1
+                    same += consensus[(post_id, item)] == value
+        assert coders[name]["agreement_with_consensus_pct"] == round(100 * same / total, 1)
+    assert len([s for s in report["samples"] if s["coder"] == "ana"]) == 10
+    trend = {r["coder"]: r for r in report["gold_trend"]}
+    assert trend["cid"]["correct_pct"] < trend["ana"]["correct_pct"]
+    reporting.write_html(report, tmp_path / "r.html", "report")
+    reporting.write_xlsx(report, tmp_path / "r.xlsx")
+    parser = _Parser()
+    parser.feed((tmp_path / "r.html").read_text())
+    assert parser.tags.count("table") == 5 and "svg" in parser.tags
+    book = load_workbook(tmp_path / "r.xlsx")
+    assert set(book.sheetnames) >= set(reporting.VIEWS)
+    assert book["coders"]["A2"].value == "coder"
