@@ -97,3 +97,33 @@ def test_import_sample_estimate_as_a_new_user_would(db, database_url, tmp_path):
     assert bad.returncode == 2 and "pilot yields" in bad.stderr
     missing = run_cli(["estimate", "--family", "place"], database_url, tmp_path)
     assert missing.returncode == 2 and "no campaign" in missing.stderr
+
+
+def test_quality_report_and_export_commands(db, database_url, tmp_path):
+    from tests.factories import CHILD_NO, make_campaign, make_coder, make_posts, service
+    from tests.factories import submission as make_submission
+
+    make_campaign(db, make_posts(db, 6), labels_per_post=2)
+    for name in ("ana", "ben"):
+        coder = make_coder(db, name)
+        svc = service(db)
+        while (task := svc.next_task(coder, "child")["task"]) is not None:
+            svc.submit(coder, make_submission(task["post_id"], CHILD_NO))
+    ran = run_cli(["quality", "run", "--family", "child"], database_url, tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert "gold and practice posts: 0 removed" in ran.stdout and "kept 6 of 6" in ran.stdout
+    report = run_cli(["report", "--out", str(tmp_path / "report")], database_url, tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert (tmp_path / "report" / "coder_report.xlsx").stat().st_size > 0
+    exported = run_cli(["export", "labels", "--family", "child", "--out",
+                        str(tmp_path / "export")], database_url, tmp_path)
+    assert exported.returncode == 0 and "6 records exported" in exported.stdout
+    bad = run_cli(["report", "--from", "2026-13-01", "--out", str(tmp_path)], database_url,
+                  tmp_path)
+    assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
+    missing = run_cli(["export", "labels", "--family", "place", "--out", str(tmp_path)],
+                      database_url, tmp_path)
+    assert missing.returncode == 2 and "no quality run" in missing.stderr
+    files = run_cli(["consensus", "--labels", str(tmp_path / "none.csv"), "--out",
+                     str(tmp_path / "c.csv")], database_url, tmp_path)
+    assert files.returncode == 2 and "cannot read" in files.stderr

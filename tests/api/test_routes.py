@@ -202,3 +202,19 @@ def test_gold_payload_is_indistinguishable(client, db):
                                   "family": "child", "answers": CHILD_YES}, auth(ana))
     real = body_of(client.http.get("/tasks/next?family=child", headers=auth(ana)))["task"]
     assert set(gold) == set(real)
+
+
+def test_coder_report_route(client, db, manager):
+    ana = make_coder(db, "ana")
+    make_campaign(db, make_posts(db, 2))
+    task = body_of(client.http.get("/tasks/next?family=child", headers=auth(ana)))["task"]
+    post_json(client, "/labels", {"submission_id": str(uuid.uuid4()), "post_id": task["post_id"],
+                                  "family": "child", "answers": CHILD_YES,
+                                  "seconds_spent": 4}, auth(ana))
+    report = body_of(client.http.get("/reports/coders", headers=auth(manager)))
+    assert [c["coder"] for c in report["coders"]] == ["ana"]
+    assert report["coders"][0]["median_seconds"] == 4.0
+    assert set(report) >= {"daily", "gold_trend", "consensus_agreement", "samples"}
+    assert_error(client.http.get("/reports/coders", headers=auth(ana)), 403, "forbidden")
+    assert_error(client.http.get("/reports/coders?from=yesterday", headers=auth(manager)),
+                 400, "invalid_input")
