@@ -55,6 +55,7 @@ bench: $(TEST_STAMP) chromium
 	$(PY) bench/page.py
 	$(PY) bench/ingest.py
 	$(PY) bench/sampling.py
+	$(PY) bench/quality.py
 
 clean-local:
 	rm -rf .trainset
