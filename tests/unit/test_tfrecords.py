@@ -152,3 +152,28 @@ def test_face_records_carry_the_studys_age_one_hot(tmp_path):
     assert manifest["records"] == len(records) == 5
     assert records[0]["age"].numpy().tolist()[FACE_AGES.index("toddler")] == 1
     assert records[0]["image/height"].numpy() == 200
+
+
+def test_wire_encoding_matches_tensorflows_deterministic_serialisation():
+    from trainset.tfrecords import _example, _feature
+
+    values = {"text": "héllo", "empty": b"", "n": 7, "big": 2**40, "neg": -3, "f": 0.25,
+              "ints": [0, 1, 300], "floats": [0.5, 1.5], "none": []}
+    ours = _example({k: _feature(v) for k, v in values.items()})
+
+    def tf_feature(v):
+        if isinstance(v, str | bytes):
+            return tf.train.Feature(bytes_list=tf.train.BytesList(
+                value=[v.encode() if isinstance(v, str) else v]))
+        if isinstance(v, float):
+            return tf.train.Feature(float_list=tf.train.FloatList(value=[v]))
+        if isinstance(v, int):
+            return tf.train.Feature(int64_list=tf.train.Int64List(value=[v]))
+        if v and isinstance(v[0], float):
+            return tf.train.Feature(float_list=tf.train.FloatList(value=v))
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=v))
+
+    reference = tf.train.Example(features=tf.train.Features(
+        feature={k: tf_feature(v) for k, v in values.items()})).SerializeToString(
+        deterministic=True)
+    assert ours == reference

@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import math
+import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -133,25 +134,60 @@ def image_size(data: bytes) -> tuple[int, int, int]:
         return image.height, image.width, channels
 
 
-def _feature(value: Any) -> Any:
-    tf = _tf()
-    if isinstance(value, bytes):
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-    if isinstance(value, str):
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
+_SMALL = [bytes((i,)) for i in range(128)]
+_KEY_PREFIX: dict[str, bytes] = {}
+
+
+def _varint(value: int) -> bytes:
+    if 0 <= value < 128:
+        return _SMALL[value]
+    value &= (1 << 64) - 1  # int64 as protobuf sends it (negatives take ten bytes)
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field(tag: int, payload: bytes) -> bytes:
+    return bytes((tag,)) + _varint(len(payload)) + payload
+
+
+def _feature(value: Any) -> bytes:
+    """A serialised ``tf.train.Feature`` (bytes, float or int64 list)."""
+    if isinstance(value, bytes | str):
+        data = value.encode() if isinstance(value, str) else value
+        return _field(0x0A, _field(0x0A, data))
     if isinstance(value, float):
-        return tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+        return _field(0x12, _field(0x0A, struct.pack("<f", value)))
     if isinstance(value, int):
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-    if value and isinstance(value[0], float):
-        return tf.train.Feature(float_list=tf.train.FloatList(value=value))
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=list(value)))
+        return _field(0x1A, _field(0x0A, _varint(value)))
+    if not value:
+        return _field(0x1A, b"")
+    if isinstance(value[0], float):
+        return _field(0x12, _field(0x0A, struct.pack(f"<{len(value)}f", *value)))
+    return _field(0x1A, _field(0x0A, b"".join(_varint(int(v)) for v in value)))
+
+
+def _example(features: Mapping[str, bytes]) -> bytes:
+    """A serialised ``tf.train.Example``, byte for byte what TensorFlow's deterministic
+    serialisation gives, without building protobuf objects (checked against TensorFlow in
+    tests). Map entries are in the order protobuf's serialiser uses: by key bytes, where a
+    key comes after the longer keys it is a prefix of ("floats" before "f")."""
+    parts = []
+    for key, value in sorted(features.items(), key=lambda kv: kv[0].encode() + b"\xff"):
+        prefix = _KEY_PREFIX.get(key)
+        if prefix is None:
+            prefix = _KEY_PREFIX[key] = _field(0x0A, key.encode()) + b"\x12"
+        entry = prefix + _varint(len(value)) + value
+        parts.append(b"\x0a" + _varint(len(entry)) + entry)
+    return _field(0x0A, b"".join(parts))
 
 
 def post_example(row: Mapping[str, Any], image: bytes | None, images: bool,
                  tokens: tuple[list[int], list[int]] | None) -> bytes:
     """One post record, serialised deterministically (the same bytes on every run)."""
-    tf = _tf()
     features = {
         "post_id": _feature(str(row["post_id"])),
         "text": _feature(str(row["text"])),
@@ -172,8 +208,7 @@ def post_example(row: Mapping[str, Any], image: bytes | None, images: bool,
     if tokens is not None:
         features["token_ids"] = _feature(tokens[0])
         features["attention_mask"] = _feature(tokens[1])
-    example = tf.train.Example(features=tf.train.Features(feature=features))
-    return example.SerializeToString(deterministic=True)
+    return _example(features)
 
 
 def face_age(multi_hot: Sequence[int], family: str = "child") -> list[int]:
@@ -193,7 +228,6 @@ def face_age(multi_hot: Sequence[int], family: str = "child") -> list[int]:
 
 def face_example(post_id: str, crop: bytes, box: Sequence[int], confidence: float,
                  age: Sequence[int]) -> bytes:
-    tf = _tf()
     height, width, channels = image_size(crop)
     features = {
         "post_id": _feature(post_id), "image/encoded": _feature(crop),
@@ -201,8 +235,7 @@ def face_example(post_id: str, crop: bytes, box: Sequence[int], confidence: floa
         "image/channels": _feature(channels), "face/box": _feature([int(b) for b in box]),
         "face/confidence": _feature(float(confidence)), "age": _feature(list(age)),
     }
-    example = tf.train.Example(features=tf.train.Features(feature=features))
-    return example.SerializeToString(deterministic=True)
+    return _example(features)
 
 
 @dataclass
