@@ -118,9 +118,10 @@ def binary_labels(family: str, labels: Iterable[Mapping[str, Any]]) -> list[Bina
     return out
 
 
-def run_quality(store: Any, family: str, rules: ScreeningRules | None = None) -> dict[str, Any]:
-    """Score gold, screen labels, find consensus with confidence, screen records, queue
-    re-labels, and keep the run. Returns its summary (every step: what it removed and why)."""
+def score_and_find_consensus(store: Any, family: str,
+                             rules: ScreeningRules | None = None) -> dict[str, Any]:
+    """Stage 1: score gold, screen labels (gold and practice posts, uncertified and weak
+    coders), find each post's consensus with its confidence, and keep the run."""
     _require_family(family)
     rules = rules or ScreeningRules()
     labels = store.family_labels(family)
@@ -157,45 +158,66 @@ def run_quality(store: Any, family: str, rules: ScreeningRules | None = None) ->
     result = dawid_skene(binary_labels(family, work) + binary_labels(family, anchors),
                          gold_truth)
     items = [i for i in result.items if i.post_id not in gold]
-    per_post: dict[str, list[Any]] = defaultdict(list)
-    for i in items:
-        per_post[i.post_id].append(i)
-    coders_of: dict[str, set[str]] = defaultdict(set)
-    for lab in work:
-        coders_of[lab["post_id"]].add(lab["coder"])
-    screened, weak_posts = [], []
-    for post_id, post_items in sorted(per_post.items()):
-        confidence = min(i.confidence for i in post_items)
-        kept = confidence >= rules.min_confidence
-        reason = None if kept else (f"least certain answer {confidence:.2f} < "
-                                    f"{rules.min_confidence:g}")
-        if not kept:
-            weak_posts.append(post_id)
-        screened.append({"post_id": post_id, "kept": kept, "reason": reason,
-                         "confidence": confidence, "n_labels": len(coders_of[post_id])})
-    log.append({"step": "records below the confidence threshold", "removed": len(weak_posts),
-                "why": f"a post's least certain consensus answer must be at least "
-                       f"{rules.min_confidence:g}", "by_coder": {}})
-    relabeled = 0
-    if rules.relabel and weak_posts:
-        relabeled = store.request_relabels(
-            family, weak_posts, rules.max_labels_per_post,
-            f"re-label: confidence below {rules.min_confidence:g}")
     summary = {
         "family": family,
         "labels": len(labels),
         "labels_used": len(work),
-        "posts": len(per_post),
-        "posts_kept": sum(1 for s in screened if s["kept"]),
-        "relabel_requested": relabeled,
+        "posts": len({i.post_id for i in items}),
         "screening": log,
         "gold": gold_rows,
         "coder_rates": [asdict(r) for r in result.coders],
         "agreement": agreement_summary(family, work),
         "em_iterations": result.iterations,
     }
-    run_id = store.save_run(family, rules.as_dict(), summary, items, screened)
+    run_id = store.save_run(family, rules.as_dict(), summary, items)
     return {"run_id": run_id, **summary}
+
+
+def screen_and_requeue(store: Any, run_id: int) -> dict[str, Any]:
+    """Stage 2: screen out posts whose least certain answer is below the run's confidence
+    threshold, and send them back for one more coder (up to the cap)."""
+    run = store.run_by_id(run_id)
+    if run is None:
+        raise NotFound(f"no quality run {run_id}")
+    rules = ScreeningRules(**run["rules"])
+    per_post: dict[str, list[float]] = defaultdict(list)
+    coders: dict[str, int] = defaultdict(int)
+    for post_id, _item, confidence, n_labels in store.run_items(run_id):
+        per_post[post_id].append(confidence)
+        coders[post_id] = max(coders[post_id], n_labels)
+    screened, weak_posts = [], []
+    for post_id, confidences in sorted(per_post.items()):
+        confidence = min(confidences)
+        kept = confidence >= rules.min_confidence
+        if not kept:
+            weak_posts.append(post_id)
+        screened.append({"post_id": post_id, "kept": kept, "confidence": confidence,
+                         "n_labels": coders[post_id],
+                         "reason": None if kept else (f"least certain answer {confidence:.2f}"
+                                                      f" < {rules.min_confidence:g}")})
+    summary = dict(run["summary"])
+    summary["screening"] = [s for s in summary["screening"]
+                            if s["step"] != "records below the confidence threshold"]
+    summary["screening"].append({
+        "step": "records below the confidence threshold", "removed": len(weak_posts),
+        "why": f"a post's least certain consensus answer must be at least "
+               f"{rules.min_confidence:g}", "by_coder": {}})
+    relabeled = 0
+    if rules.relabel and weak_posts:
+        relabeled = store.request_relabels(
+            run["family"], weak_posts, rules.max_labels_per_post,
+            f"re-label: confidence below {rules.min_confidence:g}")
+    summary["posts_kept"] = sum(1 for s in screened if s["kept"])
+    summary["relabel_requested"] = relabeled
+    store.save_screening(run_id, screened, summary)
+    return {"run_id": run_id, **summary}
+
+
+def run_quality(store: Any, family: str, rules: ScreeningRules | None = None) -> dict[str, Any]:
+    """Both stages: gold, consensus and label screening; then record screening and
+    re-labels. Returns the run's summary (every step: what it removed and why)."""
+    first = score_and_find_consensus(store, family, rules)
+    return screen_and_requeue(store, first["run_id"])
 
 
 def latest_run_or_fail(store: Any, family: str) -> dict[str, Any]:

@@ -48,8 +48,8 @@ class QualityStore:
         return {post_id: answers for post_id, answers in rows}
 
     def save_run(self, family: str, rules: dict[str, Any], summary: dict[str, Any],
-                 items: Sequence[Any], screened: Sequence[dict[str, Any]]) -> int:
-        """A quality run with its consensus items and screening verdicts, in one transaction."""
+                 items: Sequence[Any]) -> int:
+        """A quality run with its consensus items, in one transaction (screening follows)."""
         with transaction(self.conn):
             run_id = self.conn.run(
                 "INSERT INTO quality_runs (family, rules, summary)"
@@ -69,6 +69,25 @@ class QualityStore:
                 values=[i.value for i in items], posteriors=[i.posterior for i in items],
                 confidences=[i.confidence for i in items], ns=[i.n_labels for i in items],
             )
+        return run_id
+
+    def run_items(self, run_id: int) -> list[list[Any]]:
+        """(post_id, item, confidence, n_labels) of a run's consensus."""
+        return self.conn.run(
+            "SELECT post_id, item, confidence, n_labels FROM consensus_items"
+            " WHERE run_id = :run ORDER BY post_id, item", run=run_id)
+
+    def run_by_id(self, run_id: int) -> dict[str, Any] | None:
+        rows = self.conn.run(
+            "SELECT id, family, rules, summary, created_at FROM quality_runs WHERE id = :id",
+            id=run_id)
+        return _dicts(self.conn, rows)[0] if rows else None
+
+    def save_screening(self, run_id: int, screened: Sequence[dict[str, Any]],
+                       summary: dict[str, Any]) -> None:
+        """A run's screening verdicts and its completed summary, in one transaction."""
+        with transaction(self.conn):
+            self.conn.run("DELETE FROM screened_posts WHERE run_id = :run", run=run_id)
             self.conn.run(
                 "INSERT INTO screened_posts (run_id, post_id, kept, reason, confidence, n_labels)"
                 " SELECT :run, u.post_id, u.kept, u.reason, u.confidence, u.n"
@@ -81,7 +100,8 @@ class QualityStore:
                 confidences=[s["confidence"] for s in screened],
                 ns=[s["n_labels"] for s in screened],
             )
-        return run_id
+            self.conn.run("UPDATE quality_runs SET summary = CAST(:summary AS jsonb)"
+                          " WHERE id = :run", run=run_id, summary=json.dumps(summary))
 
     def request_relabels(self, family: str, post_ids: Sequence[str], max_labels: int,
                          reason: str) -> int:
