@@ -437,9 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--out", help="also save every figure to this CSV")
     est.set_defaults(func=cmd_estimate)
 
-    from trainset import cli_quality
+    from trainset import cli_pipeline, cli_quality
 
     cli_quality.register(sub)
+    cli_pipeline.register(sub)
 
     demo = sub.add_parser("demo", help="the demo corpus")
     d_sub = demo.add_subparsers(dest="demo_command", required=True, metavar="ACTION")

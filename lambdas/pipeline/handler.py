@@ -1,0 +1,76 @@
+"""The export job's task handlers: thin wrappers that build the adapters from the
+environment and call ``trainset.services.pipeline``. One module, one handler per task."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from aws_lambda_powertools import Logger
+
+from trainset.errors import ConfigurationError
+from trainset.services import pipeline
+from trainset.store.config import database_url
+from trainset.store.db import connect, parse_url
+from trainset.store.jobs import JobStore
+from trainset.store.quality import QualityStore
+
+logger = Logger(service="trainset-export-job")
+
+
+@contextlib.contextmanager
+def _connection() -> Iterator[object]:
+    try:
+        conn = connect(parse_url(database_url()))
+    except ConfigurationError as exc:  # the database did not answer: worth a retry
+        raise pipeline.TransientError(exc.message) from None
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _blobs(bucket_variable: str = "TRAINSET_EXPORTS_BUCKET"):
+    import boto3
+
+    from trainset.blobs.s3 import S3Blobs
+
+    bucket = os.environ.get(bucket_variable) or os.environ["TRAINSET_IMAGES_BUCKET"]
+    return S3Blobs(boto3.client("s3"), bucket)
+
+
+@logger.inject_lambda_context
+def quality_handler(event: dict, context: object) -> dict:
+    with _connection() as conn:
+        return pipeline.quality_step(QualityStore(conn), event)
+
+
+@logger.inject_lambda_context
+def screen_handler(event: dict, context: object) -> dict:
+    with _connection() as conn:
+        return pipeline.screen_step(QualityStore(conn), event)
+
+
+@logger.inject_lambda_context
+def export_handler(event: dict, context: object) -> dict:
+    images = _blobs("TRAINSET_IMAGES_BUCKET") if os.environ.get("TRAINSET_IMAGES_BUCKET") else None
+    with _connection() as conn:
+        return pipeline.export_step(QualityStore(conn), _blobs(), images, event)
+
+
+@logger.inject_lambda_context
+def verify_handler(event: dict, context: object) -> dict:
+    return pipeline.verify_step(_blobs(), event)
+
+
+@logger.inject_lambda_context
+def summary_handler(event: dict, context: object) -> dict:
+    with _connection() as conn:
+        return pipeline.summary_step(JobStore(conn), _blobs(), event)
+
+
+@logger.inject_lambda_context
+def failure_handler(event: dict, context: object) -> dict:
+    with _connection() as conn:
+        return pipeline.failure_step(JobStore(conn), event)

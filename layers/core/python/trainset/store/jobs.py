@@ -1,0 +1,36 @@
+"""SQL for export jobs: one row per run of the export state machine."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from trainset.store.db import Connection
+
+
+class JobStore:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def create(self, job_id: str, families: Sequence[str], started_by: int | None) -> None:
+        self.conn.run(
+            "INSERT INTO export_jobs (id, status, families, started_by)"
+            " VALUES (:id, 'running', CAST(:families AS text[]), :by)",
+            id=job_id, families=list(families), by=started_by)
+
+    def finish(self, job_id: str, status: str, output: Any = None,
+               error: str | None = None) -> None:
+        self.conn.run(
+            "UPDATE export_jobs SET status = :status, finished_at = now(),"
+            " output = CAST(:output AS jsonb), error = :error WHERE id = :id",
+            id=job_id, status=status, output=json.dumps(output), error=error)
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        rows = self.conn.run(
+            "SELECT id, status, families, started_by, started_at, finished_at, output, error"
+            " FROM export_jobs WHERE id = :id", id=job_id)
+        if not rows:
+            return None
+        names = [c["name"] for c in self.conn.columns]
+        return dict(zip(names, rows[0], strict=True))

@@ -1,0 +1,81 @@
+"""The export job end to end, locally: the state machine definition in moto's interpreter,
+tasks in-process, files in the local S3 stand-in, the job recorded in the database."""
+
+import json
+
+import boto3
+import pytest
+
+from tests.factories import CHILD_NO, CHILD_YES, make_campaign, make_coder, make_posts, service
+from tests.factories import submission
+from trainset.local import pipeline as local
+from trainset.services.pipeline import start_job
+from trainset.store.jobs import JobStore
+
+
+@pytest.fixture()
+def stand_in(monkeypatch, database_url):
+    monkeypatch.setenv("TRAINSET_DATABASE_URL", database_url)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    monkeypatch.setenv("TRAINSET_EXPORTS_BUCKET", "trainset-exports")
+    monkeypatch.delenv("TRAINSET_IMAGES_BUCKET", raising=False)
+    url = local.ensure_stand_in()
+    yield url
+    local.stop_stand_in()
+
+
+def labeled(db, n=8):
+    make_campaign(db, make_posts(db, n), labels_per_post=2)
+    for name in ("ana", "ben"):
+        coder = make_coder(db, name)
+        svc = service(db)
+        while (task := svc.next_task(coder, "child")["task"]) is not None:
+            answers = CHILD_YES if int(task["post_id"][-1]) % 2 == 0 else CHILD_NO
+            svc.submit(coder, submission(task["post_id"], answers))
+
+
+def run_job(db, families):
+    arns = {}
+    job = start_job(JobStore(db), lambda job_id, fams: arns.update(
+        {job_id: local.start(job_id, fams)}), families, None)
+    result = local.wait(arns[job["job_id"]], timeout=300)
+    return job, result, JobStore(db).get(job["job_id"])
+
+
+def test_local_run_end_to_end_matches_the_database(db, stand_in):
+    labeled(db)
+    job, result, record = run_job(db, ["child"])
+    assert result["status"] == "SUCCEEDED", result
+    assert record["status"] == "succeeded" and record["finished_at"] is not None
+    kept = db.run("SELECT count(*) FROM screened_posts WHERE kept")[0][0]
+    summary = record["output"]
+    assert summary["records"] == kept == 8
+    s3 = boto3.client("s3", endpoint_url=stand_in, region_name="us-east-1")
+    manifest = json.loads(s3.get_object(Bucket="trainset-exports",
+                                        Key=f"exports/{job['job_id']}/child/dataset.json")
+                          ["Body"].read())
+    assert manifest["records"] == kept
+    assert sum(s["records"] for s in manifest["splits"].values()) == kept
+    assert manifest["splits"]["train"]["labels"]["toddler"] + \
+        manifest["splits"]["validation"]["labels"]["toddler"] + \
+        manifest["splits"]["test"]["labels"]["toddler"] == 4
+    keys = {o["Key"] for o in s3.list_objects_v2(
+        Bucket="trainset-exports", Prefix=f"exports/{job['job_id']}/")["Contents"]}
+    assert f"exports/{job['job_id']}/summary.json" in keys
+    assert any(k.endswith("-of-00001.tfrecord") for k in keys)
+
+
+def test_a_failed_verification_fails_the_job_with_a_clear_error(db, stand_in, monkeypatch):
+    from trainset import tfrecords
+
+    labeled(db, 2)
+
+    def corrupted(*args, **kwargs):
+        raise tfrecords.VerificationError("child-train-00000-of-00001.tfrecord: unreadable")
+
+    monkeypatch.setattr(tfrecords, "verify", corrupted)  # the tasks run in this process
+    job, result, record = run_job(db, ["child"])
+    assert result["status"] == "FAILED"
+    assert record["status"] == "failed"
+    assert record["error"].startswith("VerificationError")
+    assert "child-train-00000-of-00001.tfrecord: unreadable" in record["error"]
