@@ -6,8 +6,15 @@ import json
 import boto3
 import pytest
 
-from tests.factories import CHILD_NO, CHILD_YES, make_campaign, make_coder, make_posts, service
-from tests.factories import submission
+from tests.factories import (
+    CHILD_NO,
+    CHILD_YES,
+    make_campaign,
+    make_coder,
+    make_posts,
+    service,
+    submission,
+)
 from trainset.local import pipeline as local
 from trainset.services.pipeline import start_job
 from trainset.store.jobs import JobStore
