@@ -56,6 +56,7 @@ bench: $(TEST_STAMP) chromium
 	$(PY) bench/ingest.py
 	$(PY) bench/sampling.py
 	$(PY) bench/quality.py
+	$(PY) bench/export.py
 
 clean-local:
 	rm -rf .trainset

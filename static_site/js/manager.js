@@ -9,6 +9,42 @@ export class ManagerView {
     this.toast = toast;
     const form = document.getElementById("form-coder");
     form.onsubmit = (event) => { event.preventDefault(); this.addCoder(); };
+    document.getElementById("btn-export").onclick = () => this.startExport();
+  }
+
+  async startExport() {
+    const status = document.getElementById("export-status");
+    status.hidden = false;
+    try {
+      const job = await this.api.post("/exports", {});
+      status.textContent = `Export ${job.job_id} started for ${job.families.join(", ")}…`;
+      this.pollExport(job.job_id);
+    } catch (err) {
+      status.textContent = `The export could not start: ${err.message}`;
+    }
+  }
+
+  async pollExport(jobId) {
+    const status = document.getElementById("export-status");
+    let job;
+    try {
+      job = await this.api.get(`/exports/${encodeURIComponent(jobId)}`);
+    } catch (err) {
+      status.textContent = `Export ${jobId}: status unavailable (${err.message}); retrying…`;
+      setTimeout(() => this.pollExport(jobId), 3000);
+      return;
+    }
+    if (job.status === "running") {
+      status.textContent = `Export ${jobId} is running…`;
+      setTimeout(() => this.pollExport(jobId), 2000);
+    } else if (job.status === "succeeded") {
+      const families = job.output.families.map((f) => `${f.family}: ${f.verified} records`);
+      status.textContent = `Export ${jobId} finished: ${families.join("; ")}. ` +
+        `Files: ${job.output.summary_key.replace("summary.json", "")}`;
+      this.load();
+    } else {
+      status.textContent = `Export ${jobId} failed: ${job.error}`;
+    }
   }
 
   async load() {
