@@ -86,3 +86,11 @@ def test_a_failed_verification_fails_the_job_with_a_clear_error(db, stand_in, mo
     assert record["status"] == "failed"
     assert record["error"].startswith("VerificationError")
     assert "child-train-00000-of-00001.tfrecord: unreadable" in record["error"]
+
+
+def test_a_scheduled_run_without_a_job_row_is_recorded(db, stand_in):
+    labeled(db, 2)
+    arn = local.start("export-scheduled-1", ["child"])  # as EventBridge would: no row first
+    assert local.wait(arn, timeout=300)["status"] == "SUCCEEDED"
+    record = JobStore(db).get("export-scheduled-1")
+    assert record["status"] == "succeeded" and record["families"] == ["child"]

@@ -106,7 +106,8 @@ def summary_step(jobs: Any, blobs: Any, event: dict) -> dict:
     key = f"exports/{event['job_id']}/summary.json"
     blobs.put(key, json.dumps(summary, indent=2).encode(), "application/json")
     summary["summary_key"] = key
-    jobs.finish(event["job_id"], "succeeded", summary)
+    jobs.finish(event["job_id"], "succeeded", summary,
+                families=[f["family"] for f in families])
     return summary
 
 

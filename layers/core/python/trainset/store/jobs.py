@@ -20,11 +20,16 @@ class JobStore:
             id=job_id, families=list(families), by=started_by)
 
     def finish(self, job_id: str, status: str, output: Any = None,
-               error: str | None = None) -> None:
+               error: str | None = None, families: Sequence[str] = ()) -> None:
+        """Record how a job ended; a scheduled run has no row yet and gets one here."""
         self.conn.run(
-            "UPDATE export_jobs SET status = :status, finished_at = now(),"
-            " output = CAST(:output AS jsonb), error = :error WHERE id = :id",
-            id=job_id, status=status, output=json.dumps(output), error=error)
+            "INSERT INTO export_jobs (id, status, families, finished_at, output, error)"
+            " VALUES (:id, :status, CAST(:families AS text[]), now(), CAST(:output AS jsonb),"
+            " :error)"
+            " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, finished_at = now(),"
+            " output = EXCLUDED.output, error = EXCLUDED.error",
+            id=job_id, status=status, output=json.dumps(output), error=error,
+            families=list(families))
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         rows = self.conn.run(
