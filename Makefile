@@ -51,12 +51,14 @@ chromium:
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 bench: $(TEST_STAMP) chromium
+	$(PY) -m pip install --quiet -r bench/requirements.txt
 	$(PY) bench/assign.py
 	$(PY) bench/page.py
 	$(PY) bench/ingest.py
 	$(PY) bench/sampling.py
 	$(PY) bench/quality.py
 	$(PY) bench/export.py
+	$(PY) bench/augment.py
 
 clean-local:
 	rm -rf .trainset

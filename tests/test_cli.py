@@ -49,7 +49,10 @@ def test_demo_load_is_idempotent(db, database_url, tmp_path):
 
 
 @pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["coders", "add", "--help"],
-                                  ["db", "migrate", "--help"], ["demo", "load", "--help"]])
+                                  ["db", "migrate", "--help"], ["demo", "load", "--help"],
+                                  ["images", "augment", "--help"], ["sample", "--help"],
+                                  ["quality", "run", "--help"], ["pipeline", "run", "--help"],
+                                  ["export", "labels", "--help"], ["corpus", "import", "--help"]])
 def test_every_command_has_help(args, tmp_path):
     result = subprocess.run([sys.executable, "-m", "trainset", *args], capture_output=True,
                             text=True, timeout=60)

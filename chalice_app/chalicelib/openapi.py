@@ -171,9 +171,56 @@ def document() -> dict[str, Any]:
                     "responses": {"200": _ok("The report's views"), **_errors(400, 401, 403)},
                 }
             },
+            "/exports": {
+                "post": {
+                    "summary": "Start the export job (gold, consensus, screening, TFRecord "
+                    "export, verification) for some or all families (manager)",
+                    "security": auth,
+                    "requestBody": {"required": False, "content": {"application/json": {
+                        "schema": {"type": "object", "properties": {"families": {
+                            "type": "array", "items": {
+                                "type": "string", "enum": list(codebook.FAMILY_NAMES)}}}}}}},
+                    "responses": {"202": _ok("The job id; poll GET /exports/{job_id}"),
+                                  **_errors(400, 401, 403)},
+                }
+            },
+            "/exports/{job_id}": {
+                "get": {
+                    "summary": "An export job: status, output (summary with the files' "
+                    "locations) or error (manager)",
+                    "security": auth,
+                    "parameters": [{"name": "job_id", "in": "path", "required": True,
+                                    "schema": {"type": "string"}}],
+                    "responses": {"200": _ok("The job"), **_errors(401, 403, 404)},
+                }
+            },
             "/progress": {"get": {"summary": "Open/leased/done per family and counts per coder "
                                   "(manager)", "security": auth,
                                   "responses": {"200": _ok("Progress"), **_errors(401, 403)}}},
+            "/images/uploads": {
+                "post": {
+                    "summary": "A presigned PUT URL for one image under uploads/ (manager); the "
+                    "upload is then augmented and face-clipped automatically",
+                    "security": auth,
+                    "requestBody": {"required": False, "content": {"application/json": {
+                        "schema": {"type": "object", "additionalProperties": False,
+                                   "properties": {
+                                       "filename": {"type": "string"},
+                                       "content_type": {"type": "string", "default": "image/jpeg",
+                                                        "enum": ["image/jpeg", "image/png",
+                                                                 "image/webp", "image/gif",
+                                                                 "image/bmp", "image/tiff"]}}}}}},
+                    "responses": {
+                        "201": _ok("PUT the bytes to url with the given headers before "
+                                   "expires_in seconds", {"type": "object", "properties": {
+                                       "key": {"type": "string"}, "url": {"type": "string"},
+                                       "method": {"type": "string", "enum": ["PUT"]},
+                                       "headers": {"type": "object"},
+                                       "expires_in": {"type": "integer"}}}),
+                        **_errors(400, 401, 403, 413),
+                    },
+                }
+            },
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",

@@ -88,3 +88,53 @@ def coder_reports():
             params.get("family"),
         )
     return {"from": start.isoformat(), "to": end.isoformat(), **report}
+
+
+def _launcher():
+    """Start export jobs on Step Functions in AWS, or on the local stand-in."""
+    import os
+
+    arn = os.environ.get("TRAINSET_EXPORT_STATE_MACHINE_ARN")
+    if arn:
+        import json
+
+        import boto3
+
+        client = boto3.client("stepfunctions")
+        return lambda job_id, families: client.start_execution(
+            stateMachineArn=arn, name=job_id,
+            input=json.dumps({"job_id": job_id, "families": families}))
+    from trainset.local import pipeline
+
+    return pipeline.start
+
+
+@bp.route("/exports", methods=["POST"], authorizer=AUTHORIZER)
+@api
+def start_export():
+    """Start the export job (QA and TFRecord export) for some or all families."""
+    from trainset.services.pipeline import start_job
+    from trainset.store.jobs import JobStore
+
+    raw = bp.current_request.raw_body
+    body = json_body(bp.current_request) if raw and raw.strip() else {}
+    families = body.get("families") if isinstance(body, dict) else None
+    with services() as (store, _, _admin):
+        actor = current_coder(bp.current_request, store)
+        require_manager(actor)
+        job = start_job(JobStore(store.conn), _launcher(), families, actor.id)
+    return json_response(job, 202)
+
+
+@bp.route("/exports/{job_id}", methods=["GET"], authorizer=AUTHORIZER)
+@api
+def get_export(job_id):
+    from trainset.errors import NotFound
+    from trainset.store.jobs import JobStore
+
+    with services() as (store, _, _admin):
+        require_manager(current_coder(bp.current_request, store))
+        job = JobStore(store.conn).get(job_id)
+    if job is None:
+        raise NotFound(f"no export job {job_id}")
+    return job

@@ -1,4 +1,4 @@
-"""The one trainset stack: network, database, Cognito, layers, migrations and the API."""
+"""The one trainset stack: network, database, Cognito, layers, migrations, images and the API."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from infra_cdk.config import EnvironmentSettings
 from infra_cdk.constructs.api import Api
 from infra_cdk.constructs.auth import Auth
 from infra_cdk.constructs.database import Database
+from infra_cdk.constructs.images import Images
 from infra_cdk.constructs.layers import Layers
 from infra_cdk.constructs.migrations import Migrations
 from infra_cdk.constructs.network import Network
@@ -33,7 +34,7 @@ class TrainsetStack(Stack):
         super().__init__(
             scope,
             construct_id,
-            description=f"trainset ({settings.name}): labeling API, database, Cognito",
+            description=f"trainset ({settings.name}): labeling API, database, Cognito, images",
             termination_protection=settings.deletion_protection,
             **kwargs,
         )
@@ -87,6 +88,19 @@ class TrainsetStack(Stack):
             runtime=runtime,
         )
 
+        self.images = Images(
+            self,
+            "Images",
+            runtime=runtime,
+            layers=self.layers.all,
+            images_layer_dir=paths.REPO_ROOT / "layers" / "images",
+            augment_dir=paths.REPO_ROOT / "lambdas" / "augment",
+            repo_root=paths.REPO_ROOT,
+            allowed_origin=settings.allowed_origin,
+            log_retention_days=settings.log_retention_days,
+            removal_policy=settings.removal_policy,
+        )
+
         migrate_sg = self.network.function_security_group(
             self, "MigrateSecurityGroup", description="trainset migrate function"
         )
@@ -123,7 +137,7 @@ class TrainsetStack(Stack):
             db_secret=self.database.secret,
             user_pool_arn=self.auth.user_pool_arn,
             allowed_origin=settings.allowed_origin,
-            environment={},
+            environment={"TRAINSET_IMAGES_BUCKET": self.images.bucket.bucket_name},
             memory_mb=settings.api_memory_mb,
             timeout_seconds=settings.api_timeout_seconds,
             log_retention_days=settings.log_retention_days,
@@ -131,9 +145,12 @@ class TrainsetStack(Stack):
         )
         # New API code goes live only once the schema it expects is in place.
         self.api.node.add_dependency(self.migrations)
+        # Presigned GETs (uploads, variants) and PUTs (uploads) for the API.
+        self.images.grant_api(self.api.role)
 
         # Chalice's template already outputs EndpointURL (the API base URL) and RestAPIId.
         CfnOutput(self, "UserPoolId", value=self.auth.user_pool.user_pool_id)
         CfnOutput(self, "UserPoolClientId", value=self.auth.client.user_pool_client_id)
         CfnOutput(self, "HostedUiUrl", value=self.auth.hosted_ui_base_url)
         CfnOutput(self, "DatabaseSecretArn", value=self.database.secret_arn)
+        CfnOutput(self, "ImagesBucket", value=self.images.bucket.bucket_name)

@@ -218,3 +218,24 @@ def test_coder_report_route(client, db, manager):
     assert_error(client.http.get("/reports/coders", headers=auth(ana)), 403, "forbidden")
     assert_error(client.http.get("/reports/coders?from=yesterday", headers=auth(manager)),
                  400, "invalid_input")
+
+
+def test_export_routes_start_and_report_a_job(client, db, manager, monkeypatch):
+    from chalicelib import routes_manager
+
+    started = []
+    monkeypatch.setattr(routes_manager, "_launcher",
+                        lambda: lambda job_id, families: started.append((job_id, families)))
+    r = post_json(client, "/exports", {"families": ["child"]}, auth(manager))
+    assert r.status_code == 202
+    job = body_of(r)
+    assert job["status"] == "running" and started == [(job["job_id"], ["child"])]
+    got = body_of(client.http.get(f"/exports/{job['job_id']}", headers=auth(manager)))
+    assert got["status"] == "running" and got["families"] == ["child"]
+    everything = body_of(client.http.post("/exports", headers=auth(manager)))
+    assert everything["families"] == ["place", "child", "health"]
+    assert_error(post_json(client, "/exports", {"families": ["pets"]}, auth(manager)), 400,
+                 "invalid_input")
+    assert_error(client.http.get("/exports/nope", headers=auth(manager)), 404, "not_found")
+    coder = make_coder(db, "ana")
+    assert_error(post_json(client, "/exports", {}, auth(coder)), 403, "forbidden")

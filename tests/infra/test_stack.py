@@ -218,7 +218,7 @@ def test_api_function_environment_vpc_and_layers(dev: Synthesized) -> None:
     assert variables["TRAINSET_USER_POOL_ARN"] == {"Fn::GetAtt": [pool_id, "Arn"]}
     assert variables["TRAINSET_ALLOWED_ORIGIN"] == "*"  # dev default
     assert all("appSubnet" in s["Ref"] for s in props["VpcConfig"]["SubnetIds"])
-    layer_ids = sorted(dev.resources_of_type("AWS::Lambda::LayerVersion"))
+    layer_ids = sorted(dev.logical_id(layer) for layer in dev.stack.layers.all)
     assert sorted(layer["Ref"] for layer in props["Layers"]) == layer_ids
     log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
     assert dev.resources[log_group]["Properties"]["RetentionInDays"] == 14

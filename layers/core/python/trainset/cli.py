@@ -174,6 +174,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from trainset.local.server import LocalServer, make_gateway
 
     blobs = _local_blobs()
+    from trainset.local.images import start_local_images
+
+    images = start_local_images()
     pool = Pool(settings)
     runtime.configure(database_pool=pool, image_url=blobs.url)
     server = LocalServer((args.host, args.port), gateway=make_gateway(app),
@@ -181,6 +184,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     base = f"http://{args.host}:{args.port}"
     _say("")
     _say(f"trainset is running: {base}/  (API under {base}/api/, Ctrl-C stops)")
+    _say(images.describe())
     for name, token in demo_tokens:
         _say(f"  token for {name}: {token}")
     if demo_tokens:
@@ -193,6 +197,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _say("\nstopping...")
     finally:
         server.server_close()
+        images.stop()
         pool.close()
         _stop_embedded()
     _say("stopped; data kept in " + str(project_home()))
@@ -437,8 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--out", help="also save every figure to this CSV")
     est.set_defaults(func=cmd_estimate)
 
-    from trainset import cli_pipeline, cli_quality
+    from trainset import cli_images, cli_pipeline, cli_quality
 
+    cli_images.register(sub)
     cli_quality.register(sub)
     cli_pipeline.register(sub)
 

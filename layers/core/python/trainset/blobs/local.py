@@ -1,4 +1,8 @@
-"""Blobs in a local folder, served by the local server under ``/blobs/``."""
+"""Blobs in a local folder, served by the local server under ``/blobs/``.
+
+Same methods as ``S3Blobs`` (the image pipeline and its command line work on either): put, get,
+exists, url, and size, list, copy; ``upload_url`` needs S3 (or the local S3 stand-in).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
-from trainset.errors import InvalidInput
+from trainset.errors import ConfigurationError, InvalidInput
 
 
 class LocalBlobs:
@@ -42,3 +46,33 @@ class LocalBlobs:
 
     def url(self, key: str) -> str:
         return self.url_prefix + quote(key)
+
+    def size(self, key: str) -> int | None:
+        """Bytes stored under ``key``; None when there is no such blob."""
+        try:
+            target = self.path(key)
+            return target.stat().st_size if target.is_file() else None
+        except (InvalidInput, OSError):
+            return None
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Every key starting with ``prefix`` (a plain string prefix, as in S3), sorted."""
+        folder = prefix.rpartition("/")[0]
+        base = (self.root / folder) if folder else self.root
+        if not base.is_dir() or (folder and self.root not in base.resolve().parents):
+            return []
+        keys = []
+        for path in base.rglob("*"):
+            if path.is_file() and not path.name.startswith(".part-"):
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    keys.append(key)
+        return sorted(keys)
+
+    def copy(self, source_key: str, dest_key: str) -> None:
+        self.put(dest_key, self.get(source_key))
+
+    def upload_url(self, key: str, content_type: str, seconds: int = 900) -> str:
+        raise ConfigurationError(
+            "upload URLs need S3: locally, `python -m trainset run` starts an S3 stand-in"
+        )

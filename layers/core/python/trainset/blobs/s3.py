@@ -1,4 +1,7 @@
-"""Blobs in an S3 bucket; readers get short-lived presigned URLs."""
+"""Blobs in an S3 bucket; readers get short-lived presigned URLs, uploaders presigned PUTs.
+
+Same methods as ``LocalBlobs``: put, get, exists, url, and size, list, copy, upload_url.
+"""
 
 from __future__ import annotations
 
@@ -27,4 +30,38 @@ class S3Blobs:
     def url(self, key: str) -> str:
         return self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.url_seconds
+        )
+
+    def size(self, key: str) -> int | None:
+        """Bytes stored under ``key``; None when there is no such object."""
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        except self.client.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return int(head["ContentLength"])
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Every key starting with ``prefix``, sorted (S3 lists in key order)."""
+        keys = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        ):
+            keys += [item["Key"] for item in page.get("Contents", [])]
+        return keys
+
+    def copy(self, source_key: str, dest_key: str) -> None:
+        """A server-side copy inside the bucket (objects up to 5 GB, the most one PUT
+        uploads)."""
+        self.client.copy_object(
+            Bucket=self.bucket, Key=dest_key, CopySource={"Bucket": self.bucket, "Key": source_key}
+        )
+
+    def upload_url(self, key: str, content_type: str, seconds: int = 900) -> str:
+        """A presigned PUT for ``key``; the uploader must send the same Content-Type."""
+        return self.client.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
+            ExpiresIn=seconds,
         )

@@ -1,0 +1,61 @@
+"""Augmentation: an image uploaded under ``uploads/`` -> the study's ten variants + a manifest.
+
+In AWS one S3 notification reaches this function and face clipping through an SNS topic; under
+``make run`` the local stand-in calls this handler in-process with the plain S3 event. Either
+way the handler only parses the event and calls ``trainset.services.images``: the variants go
+to ``variants/``, the manifest to ``manifests/augment/``, a bad file to ``quarantine/``.
+
+It returns a partial-failure report (``batchItemFailures``). A bad file fails its own record
+only and is never retried; an error worth retrying (S3 unreachable) makes the invocation raise,
+so Lambda retries the event (every write is idempotent) and then hands it to the on-failure
+destination.
+"""
+
+import os
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from trainset.blobs.s3 import S3Blobs
+from trainset.services import images
+
+logger = Logger(service="trainset-augment")
+tracer = Tracer(service="trainset-augment")
+metrics = Metrics(namespace="trainset", service="trainset-augment")
+
+SETTINGS = images.augment_settings_from_env()
+LIMITS = images.limits_from_env()
+_stores: dict[str, S3Blobs] = {}
+
+
+def store_for(bucket: str | None) -> S3Blobs:
+    name = bucket or os.environ["TRAINSET_IMAGES_BUCKET"]
+    if name not in _stores:
+        import boto3
+
+        _stores[name] = S3Blobs(boto3.client("s3"), name)
+    return _stores[name]
+
+
+def augment(upload: images.Upload) -> images.Outcome:
+    return images.augment_upload(store_for(upload.bucket), upload, settings=SETTINGS,
+                                 limits=LIMITS)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    uploads = images.uploads_from_event(event)
+    report = images.process_uploads(uploads, augment, stage=images.AUGMENT)
+    for status in images.STATUSES:
+        metrics.add_metric(name=f"Images_{status}", unit=MetricUnit.Count,
+                           value=report.count(status))
+    result = report.as_dict()
+    logger.info("augment done", extra={"counts": result["counts"],
+                                       "failures": result["batchItemFailures"]})
+    if report.retry_needed:
+        raise RuntimeError(f"{report.count(images.FAILED)} upload(s) failed for a reason worth "
+                           "retrying; see the log")
+    return result
