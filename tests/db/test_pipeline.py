@@ -21,8 +21,9 @@ from trainset.store.jobs import JobStore
 
 
 @pytest.fixture()
-def stand_in(monkeypatch, database_url):
+def stand_in(monkeypatch, database_url, tmp_path):
     monkeypatch.setenv("TRAINSET_DATABASE_URL", database_url)
+    monkeypatch.setenv("TRAINSET_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
     monkeypatch.setenv("TRAINSET_EXPORTS_BUCKET", "trainset-exports")
     monkeypatch.delenv("TRAINSET_IMAGES_BUCKET", raising=False)
@@ -41,17 +42,17 @@ def labeled(db, n=8):
             svc.submit(coder, submission(task["post_id"], answers))
 
 
-def run_job(db, families):
+def run_job(db, families, copy_to=None):
     arns = {}
     job = start_job(JobStore(db), lambda job_id, fams: arns.update(
-        {job_id: local.start(job_id, fams)}), families, None)
+        {job_id: local.start(job_id, fams, copy_to)}), families, None)
     result = local.wait(arns[job["job_id"]], timeout=300)
     return job, result, JobStore(db).get(job["job_id"])
 
 
-def test_local_run_end_to_end_matches_the_database(db, stand_in):
+def test_local_run_end_to_end_matches_the_database(db, stand_in, tmp_path):
     labeled(db)
-    job, result, record = run_job(db, ["child"])
+    job, result, record = run_job(db, ["child"], tmp_path / "exports")
     assert result["status"] == "SUCCEEDED", result
     assert record["status"] == "succeeded" and record["finished_at"] is not None
     kept = db.run("SELECT count(*) FROM screened_posts WHERE kept")[0][0]
@@ -70,6 +71,22 @@ def test_local_run_end_to_end_matches_the_database(db, stand_in):
         Bucket="trainset-exports", Prefix=f"exports/{job['job_id']}/")["Contents"]}
     assert f"exports/{job['job_id']}/summary.json" in keys
     assert any(k.endswith("-of-00001.tfrecord") for k in keys)
+    # The files are copied out of the in-memory stand-in, and read back with the README's
+    # tf.data snippet.
+    folder = local.download(job["job_id"], tmp_path / "exports") / "child"
+    import pathlib
+
+    import tensorflow as tf
+
+    spec = {name: tf.io.FixedLenFeature(f["shape"], getattr(tf, f["dtype"]), f["default"])
+            for name, f in json.loads((folder / "features.json").read_text())[
+                "features"].items()}
+    on_disk = json.loads((folder / "dataset.json").read_text())
+    records = tf.data.TFRecordDataset(
+        [str(pathlib.Path(folder) / s["file"]) for s in on_disk["shards"]],
+        compression_type=on_disk["compression"] or "",
+    ).map(lambda record: tf.io.parse_single_example(record, spec))
+    assert sum(1 for _ in records) == kept
 
 
 def test_a_failed_verification_fails_the_job_with_a_clear_error(db, stand_in, monkeypatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from trainset.codebook import FAMILY_NAMES
@@ -16,18 +17,23 @@ def cmd_pipeline_run(args: argparse.Namespace) -> int:
     from trainset.store.jobs import JobStore
     from trainset.store.migrations import migrate
 
+    from trainset.local.embedded import project_home
+
+    out = Path(args.out) if args.out else project_home() / "exports"
     with _connection() as conn:
         migrate(conn)
         arns: dict[str, str] = {}
 
         def launch(job_id: str, families: list[str]) -> None:
-            arns[job_id] = local.start(job_id, families)
+            arns[job_id] = local.start(job_id, families, copy_to=out)
 
         job = start_job(JobStore(conn), launch, args.family, None)
         print(f"export job {job['job_id']} started for {', '.join(job['families'])}; "
               "running the state machine locally...", flush=True)
         result = local.wait(arns[job["job_id"]])
         record = JobStore(conn).get(job["job_id"])
+        if result["status"] == "SUCCEEDED":
+            folder = local.download(job["job_id"], out)
     local.stop_stand_in()
     if result["status"] != "SUCCEEDED":
         print(f"error: export job {job['job_id']} {result['status'].lower()}: "
@@ -39,6 +45,7 @@ def cmd_pipeline_run(args: argparse.Namespace) -> int:
               f"{family['posts_kept']} posts kept, {family['relabel_requested']} re-labels "
               f"requested; files under {family['prefix']}")
     print(f"summary: {summary['summary_key']} ({summary['records']} records in all)")
+    print(f"files copied to {folder}")
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     return 0
@@ -54,5 +61,7 @@ def register(sub: Any) -> None:
         "definition as AWS, in moto's interpreter, writing to the local S3 stand-in.")
     run.add_argument("--family", action="append", choices=FAMILY_NAMES,
                      help="a family to export (repeatable; default: all)")
+    run.add_argument("--out", help="folder the job's files are copied to "
+                     "(default: $TRAINSET_HOME/exports, i.e. .trainset/exports)")
     run.add_argument("--json", action="store_true", help="also print the summary as JSON")
     run.set_defaults(func=cmd_pipeline_run)

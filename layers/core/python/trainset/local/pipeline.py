@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import logging
 import os
 import socket
 import threading
@@ -23,6 +24,7 @@ from typing import Any
 
 from trainset.services.pipeline import FUNCTIONS, definition
 
+logger = logging.getLogger("trainset.local.pipeline")
 REGION = "us-east-1"
 EXPORTS_BUCKET = "trainset-exports"
 STATE_MACHINE = "trainset-export-job"
@@ -170,13 +172,43 @@ def deploy(url: str) -> str:
                                     roleArn=role)["stateMachineArn"]
 
 
-def start(job_id: str, families: list[str]) -> str:
-    """Start an execution named after the job; returns its ARN (runs in the background)."""
+def start(job_id: str, families: list[str], copy_to: Path | None = None) -> str:
+    """Start an execution named after the job; returns its ARN (it runs in the background).
+    When it succeeds, its files are copied from the in-memory stand-in to
+    ``copy_to/<job_id>/`` (default ``$TRAINSET_HOME/exports``), where they outlive the run."""
     url = ensure_stand_in()
     machine = deploy(url)
     sfn = _client("stepfunctions", url)
-    return sfn.start_execution(stateMachineArn=machine, name=job_id, input=json.dumps(
+    arn = sfn.start_execution(stateMachineArn=machine, name=job_id, input=json.dumps(
         {"job_id": job_id, "families": families}))["executionArn"]
+    if copy_to is None:
+        from trainset.local.embedded import project_home
+
+        copy_to = project_home() / "exports"
+
+    def keep_files() -> None:
+        try:
+            if wait(arn)["status"] == "SUCCEEDED":
+                download(job_id, copy_to)
+        except Exception as exc:  # the stand-in stopped first: nothing to keep
+            logger.warning("could not copy the files of %s: %s", job_id, exc)
+
+    threading.Thread(target=keep_files, name=f"keep-{job_id}", daemon=True).start()
+    return arn
+
+
+def download(job_id: str, folder: Path) -> Path:
+    """Copy a job's files (``exports/<job_id>/...``) from the stand-in to ``folder/<job_id>``."""
+    s3 = _client("s3", os.environ["AWS_ENDPOINT_URL_S3"])
+    bucket = os.environ["TRAINSET_EXPORTS_BUCKET"]
+    prefix = f"exports/{job_id}/"
+    target = folder / job_id
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            path = target / item["Key"][len(prefix):]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+    return target
 
 
 def wait(execution_arn: str, timeout: float = 1800, poll: float = 0.5) -> dict[str, Any]:
