@@ -16,6 +16,7 @@ from PIL import Image
 from skimage import data
 
 from trainset import image_keys
+from trainset.blobs.s3 import forget_clients
 from trainset.errors import TrainsetError
 from trainset.faces import MtcnnDetector
 from trainset.local.images import ENDPOINT_FILE, running_stand_in, start_local_images
@@ -96,14 +97,14 @@ def test_a_presigned_put_like_the_api_hands_out_triggers_the_pipeline(local):
     # The stand-in points the process (the API included) at itself.
     assert os.environ["TRAINSET_IMAGES_BUCKET"] == local.bucket
     assert os.environ["AWS_ENDPOINT_URL_S3"] == local.endpoint_url
-    routes_images._stores.clear()
+    forget_clients()
     url = routes_images.images_store().upload_url("uploads/abc/coffee.jpg", "image/jpeg")
     assert url.startswith(local.endpoint_url)
     request = urllib.request.Request(url, data=COFFEE, method="PUT",
                                      headers={"Content-Type": "image/jpeg"})
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200
-    routes_images._stores.clear()
+    forget_clients()
     assert local.wait_idle(60)
     digest = image_keys.content_hash(COFFEE)
     assert len(keys(local, f"variants/{digest[:2]}/")) == 10

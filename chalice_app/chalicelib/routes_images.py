@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import uuid
 
 from chalice import Blueprint
@@ -34,26 +33,14 @@ CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/bm
                  "image/tiff")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
-_lock = threading.Lock()
-_stores: dict[str, object] = {}
-
-
 def images_store():
     """The images bucket as ``S3Blobs`` (one boto3 client per process)."""
+    from trainset.blobs.s3 import s3_blobs
+
     bucket = os.environ.get("TRAINSET_IMAGES_BUCKET")
     if not bucket:
         raise ConfigurationError("no images bucket is configured (TRAINSET_IMAGES_BUCKET)")
-    with _lock:
-        if bucket not in _stores:
-            import boto3
-            from botocore.config import Config
-
-            from trainset.blobs.s3 import S3Blobs
-
-            # Signature V4: the only kind every region accepts; it also signs Content-Type.
-            client = boto3.client("s3", config=Config(signature_version="s3v4"))
-            _stores[bucket] = S3Blobs(client, bucket)
-        return _stores[bucket]
+    return s3_blobs(bucket)
 
 
 def safe_name(filename: object) -> str:

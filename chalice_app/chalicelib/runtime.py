@@ -54,14 +54,6 @@ def _default_image_url():
     bucket = os.environ.get("TRAINSET_IMAGES_BUCKET")
     if not bucket:
         return lambda key: None
-    global _s3_blobs
-    if _s3_blobs is None:
-        import boto3
+    from trainset.blobs.s3 import s3_blobs
 
-        from trainset.blobs.s3 import S3Blobs
-
-        _s3_blobs = S3Blobs(boto3.client("s3"), bucket)
-    return _s3_blobs.url
-
-
-_s3_blobs = None
+    return s3_blobs(bucket).url

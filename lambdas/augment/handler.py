@@ -17,7 +17,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from trainset.blobs.s3 import S3Blobs
+from trainset.blobs.s3 import S3Blobs, s3_blobs
 from trainset.services import images
 
 logger = Logger(service="trainset-augment")
@@ -26,16 +26,10 @@ metrics = Metrics(namespace="trainset", service="trainset-augment")
 
 SETTINGS = images.augment_settings_from_env()
 LIMITS = images.limits_from_env()
-_stores: dict[str, S3Blobs] = {}
 
 
 def store_for(bucket: str | None) -> S3Blobs:
-    name = bucket or os.environ["TRAINSET_IMAGES_BUCKET"]
-    if name not in _stores:
-        import boto3
-
-        _stores[name] = S3Blobs(boto3.client("s3"), name)
-    return _stores[name]
+    return s3_blobs(bucket or os.environ["TRAINSET_IMAGES_BUCKET"])
 
 
 def augment(upload: images.Upload) -> images.Outcome:
@@ -47,15 +41,7 @@ def augment(upload: images.Upload) -> images.Outcome:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    uploads = images.uploads_from_event(event)
-    report = images.process_uploads(uploads, augment, stage=images.AUGMENT)
-    for status in images.STATUSES:
-        metrics.add_metric(name=f"Images_{status}", unit=MetricUnit.Count,
-                           value=report.count(status))
-    result = report.as_dict()
-    logger.info("augment done", extra={"counts": result["counts"],
-                                       "failures": result["batchItemFailures"]})
-    if report.retry_needed:
-        raise RuntimeError(f"{report.count(images.FAILED)} upload(s) failed for a reason worth "
-                           "retrying; see the log")
-    return result
+    return images.handle_event(
+        event, augment, images.AUGMENT,
+        lambda name, value: metrics.add_metric(name=name, unit=MetricUnit.Count, value=value),
+        logger)

@@ -32,12 +32,9 @@ def _connection() -> Iterator[object]:
 
 
 def _blobs(bucket_variable: str = "TRAINSET_EXPORTS_BUCKET"):
-    import boto3
+    from trainset.blobs.s3 import s3_blobs
 
-    from trainset.blobs.s3 import S3Blobs
-
-    bucket = os.environ.get(bucket_variable) or os.environ["TRAINSET_IMAGES_BUCKET"]
-    return S3Blobs(boto3.client("s3"), bucket)
+    return s3_blobs(os.environ.get(bucket_variable) or os.environ["TRAINSET_IMAGES_BUCKET"])
 
 
 @logger.inject_lambda_context

@@ -12,6 +12,7 @@ from moto import mock_aws
 from chalicelib import routes_images
 from tests.api.conftest import auth
 from tests.factories import make_coder
+from trainset.blobs.s3 import forget_clients
 
 BUCKET = "trainset-images-test"
 
@@ -22,9 +23,9 @@ def bucket(monkeypatch):
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
-        routes_images._stores.clear()
+        forget_clients()
         yield client
-        routes_images._stores.clear()
+        forget_clients()
 
 
 def post(client, body, headers):

@@ -15,6 +15,7 @@ from skimage import data
 
 from tests.events import load_event, s3_event, sns_event
 from trainset import image_keys
+from trainset.blobs.s3 import forget_clients
 from trainset.images import ImageLimits
 
 HANDLER = Path(__file__).resolve().parents[2] / "lambdas" / "augment" / "handler.py"
@@ -58,9 +59,9 @@ def s3(handler, monkeypatch):
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
         client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        handler._stores.clear()
+        forget_clients()
         yield client
-        handler._stores.clear()
+        forget_clients()
 
 
 def upload(client, key: str, body: bytes) -> tuple[str, int]:

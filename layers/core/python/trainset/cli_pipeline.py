@@ -13,11 +13,10 @@ from trainset.codebook import FAMILY_NAMES
 def cmd_pipeline_run(args: argparse.Namespace) -> int:
     from trainset.cli import _connection
     from trainset.local import pipeline as local
+    from trainset.local.embedded import project_home
     from trainset.services.pipeline import start_job
     from trainset.store.jobs import JobStore
     from trainset.store.migrations import migrate
-
-    from trainset.local.embedded import project_home
 
     out = Path(args.out) if args.out else project_home() / "exports"
     with _connection() as conn:

@@ -5,6 +5,7 @@ Same methods as ``LocalBlobs``: put, get, exists, url, and size, list, copy, upl
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 
@@ -65,3 +66,32 @@ class S3Blobs:
             Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
             ExpiresIn=seconds,
         )
+
+
+_by_bucket: dict[str, S3Blobs] = {}
+_lock = threading.Lock()
+
+
+def s3_blobs(bucket: str) -> S3Blobs:
+    """One S3Blobs per bucket for the life of a process or Lambda container. Signature V4:
+    the only kind every region accepts, and it signs the Content-Type of presigned PUTs."""
+    with _lock:
+        if bucket not in _by_bucket:
+            import boto3
+            from botocore.config import Config
+
+            client = boto3.client("s3", config=Config(signature_version="s3v4"))
+            _by_bucket[bucket] = S3Blobs(client, bucket)
+        return _by_bucket[bucket]
+
+
+def use_blobs(bucket: str, blobs: S3Blobs) -> None:
+    """Make ``s3_blobs(bucket)`` return ``blobs`` (the local stand-in's client)."""
+    with _lock:
+        _by_bucket[bucket] = blobs
+
+
+def forget_clients() -> None:
+    """Drop the cached clients (tests and the local stand-in change endpoints)."""
+    with _lock:
+        _by_bucket.clear()

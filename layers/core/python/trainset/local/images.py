@@ -228,7 +228,7 @@ def start_local_images(
     ``detector`` replaces face clipping's MTCNN (tests share one loaded model)."""
     from moto.server import ThreadedMotoServer
 
-    from trainset.blobs.s3 import S3Blobs
+    from trainset.blobs.s3 import S3Blobs, use_blobs
 
     # The stand-in's request log (werkzeug's) would print every poll of the triggers.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -274,7 +274,7 @@ def start_local_images(
         wanted = ["augment"] + (["faces"] if faces and (detector or _faces_available()) else [])
         for stage in wanted:
             module = load_handler(STAGES[stage])
-            module._stores[bucket] = S3Blobs(client, bucket)  # the stand-in, whatever the env
+            use_blobs(bucket, S3Blobs(client, bucket))  # the stand-in, whatever the env
             if stage == "faces" and detector is not None:
                 module.detector = detector
             context = LocalContext(f"trainset-{STAGES[stage].replace('_', '-')}")

@@ -377,3 +377,22 @@ def clip_faces_upload(store: ImageStore, upload: Upload, *, detector: Any,
 
     described_settings = {**settings.as_dict(), "detector": detector.name}
     return _process(_Job(FACES, described_settings, run), store, upload, limits, source)
+
+
+def handle_event(event: Mapping[str, Any], handle: Callable[[Upload], Outcome], stage: str,
+                 count: Callable[[str, int], None], log: Any) -> dict[str, Any]:
+    """What both image functions do with an S3 (or SNS-wrapped) event: process each upload,
+    count outcomes, log, and raise when a failure is worth Lambda's retry."""
+    report = process_uploads(uploads_from_event(event), handle, stage=stage)
+    for status in STATUSES:
+        count(f"Images_{status}", report.count(status))
+    if stage == FACES:
+        count("FacesFound", sum(len(o.outputs) for o in report.outcomes
+                                if o.status == PROCESSED))
+    result = report.as_dict()
+    log.info(f"{stage} done", extra={"counts": result["counts"],
+                                     "failures": result["batchItemFailures"]})
+    if report.retry_needed:
+        raise RuntimeError(f"{report.count(FAILED)} upload(s) failed for a reason worth "
+                           "retrying; see the log")
+    return result
