@@ -44,14 +44,21 @@ class EnvironmentSettings:
     callback_urls: tuple[str, ...] = ("http://localhost:8000/",)
     logout_urls: tuple[str, ...] = ("http://localhost:8000/",)
     # API
-    allowed_origin: str = "*"  # CORS origin of the coders' page (baked in when packaged)
+    # CORS origin of the coders' page (baked in when packaged); None: the stack's CloudFront URL.
+    # dev keeps "*" so a page served from localhost can call the dev API too.
+    allowed_origin: str | None = "*"
     api_memory_mb: int = 512
     api_timeout_seconds: int = 30
+    # Export job (Step Functions): a daily run at this hour (UTC) over these families
+    export_schedule_hour_utc: int = 3
+    export_families: tuple[str, ...] = ("place", "child", "health")
 
     def __post_init__(self) -> None:
         retention(self.log_retention_days)  # raises unless CloudWatch accepts the value
         if not 1 <= self.backup_retention_days <= 35:
             raise ValueError("backup_retention_days must be 1..35 (0 would disable backups)")
+        if not 0 <= self.export_schedule_hour_utc <= 23:
+            raise ValueError("export_schedule_hour_utc must be 0..23")
         if self.max_azs < 2:
             raise ValueError("RDS needs subnets in at least two availability zones")
 
@@ -74,6 +81,7 @@ ENVIRONMENTS: dict[str, EnvironmentSettings] = {
         log_retention_days=365,
         cognito_plus_tier=True,
         api_memory_mb=1024,
+        allowed_origin=None,  # the CloudFront URL of the page, unless overridden
     ),
 }
 
@@ -93,7 +101,7 @@ def settings_for(name: str, overrides: dict[str, Any] | None = None) -> Environm
     values = dict(overrides)
     if "removal_policy" in values and isinstance(values["removal_policy"], str):
         values["removal_policy"] = RemovalPolicy[values["removal_policy"].upper()]
-    for key in ("callback_urls", "logout_urls"):
+    for key in ("callback_urls", "logout_urls", "export_families"):
         if key in values:
             values[key] = tuple(values[key])
     return dataclasses.replace(base, **values)

@@ -1,23 +1,33 @@
-"""The one trainset stack: network, database, Cognito, layers, migrations, images and the API."""
+"""The one trainset stack: network, database, Cognito, layers, migrations, images, the API, the
+export job and the coders' page.
+
+Order matters for one reason: the page's CloudFront distribution is created before Cognito and
+the API, because its URL goes into the app client's callback/logout URLs and the API's CORS
+origin, while the page's generated config.json (published last) names the API URL and the
+client. The distribution itself depends on neither, so there is no cycle.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Stack, Tags
+from aws_cdk import Aws, CfnOutput, Stack, Tags
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra_cdk import paths
 from infra_cdk.bundling import lambda_runtime_name
 from infra_cdk.config import EnvironmentSettings
-from infra_cdk.constructs.api import Api
+from infra_cdk.constructs.api import API_STAGE, Api
 from infra_cdk.constructs.auth import Auth
 from infra_cdk.constructs.database import Database
+from infra_cdk.constructs.export_job import ExportJob
 from infra_cdk.constructs.images import Images
 from infra_cdk.constructs.layers import Layers
 from infra_cdk.constructs.migrations import Migrations
 from infra_cdk.constructs.network import Network
+from infra_cdk.constructs.site import Site
 
 
 class TrainsetStack(Stack):
@@ -34,7 +44,8 @@ class TrainsetStack(Stack):
         super().__init__(
             scope,
             construct_id,
-            description=f"trainset ({settings.name}): labeling API, database, Cognito, images",
+            description=f"trainset ({settings.name}): labeling API, database, Cognito, images, "
+            "export job, coders' page",
             termination_protection=settings.deletion_protection,
             **kwargs,
         )
@@ -69,12 +80,16 @@ class TrainsetStack(Stack):
             log_retention_days=settings.log_retention_days,
         )
 
+        # The page's distribution first: its URL is needed by Cognito and the API below.
+        self.site = Site(self, "Site", removal_policy=settings.removal_policy)
+        allowed_origin = cors_origin(settings.allowed_origin, self.site.origin)
+
         self.auth = Auth(
             self,
             "Auth",
             env_name=settings.name,
-            callback_urls=settings.callback_urls,
-            logout_urls=settings.logout_urls,
+            callback_urls=[*settings.callback_urls, self.site.url],
+            logout_urls=[*settings.logout_urls, self.site.url],
             plus_tier=settings.cognito_plus_tier,
             deletion_protection=settings.deletion_protection,
             removal_policy=settings.removal_policy,
@@ -96,7 +111,7 @@ class TrainsetStack(Stack):
             images_layer_dir=paths.REPO_ROOT / "layers" / "images",
             augment_dir=paths.REPO_ROOT / "lambdas" / "augment",
             repo_root=paths.REPO_ROOT,
-            allowed_origin=settings.allowed_origin,
+            allowed_origin=allowed_origin,
             log_retention_days=settings.log_retention_days,
             removal_policy=settings.removal_policy,
         )
@@ -121,6 +136,28 @@ class TrainsetStack(Stack):
         )
         self.migrations.resource.node.add_dependency(self.database.instance)
 
+        export_sg = self.network.function_security_group(
+            self, "ExportJobSecurityGroup", description="trainset export job functions"
+        )
+        self.database.allow_from(export_sg, "PostgreSQL from the export job functions")
+        self.export_job = ExportJob(
+            self,
+            "ExportJob",
+            asl_path=paths.EXPORT_JOB_ASL,
+            repo_root=paths.REPO_ROOT,
+            vpc=vpc,
+            subnets=self.network.app_subnets,
+            security_group=export_sg,
+            db_secret=self.database.secret,
+            images_bucket=self.images.bucket,
+            schedule_hour_utc=settings.export_schedule_hour_utc,
+            scheduled_families=settings.export_families,
+            log_retention_days=settings.log_retention_days,
+            removal_policy=settings.removal_policy,
+        )
+        # The export tasks read the schema the migrations create.
+        self.export_job.node.add_dependency(self.migrations)
+
         api_sg = self.network.function_security_group(
             self, "ApiSecurityGroup", description="trainset API function"
         )
@@ -136,8 +173,13 @@ class TrainsetStack(Stack):
             layers=self.layers.all,
             db_secret=self.database.secret,
             user_pool_arn=self.auth.user_pool_arn,
-            allowed_origin=settings.allowed_origin,
-            environment={"TRAINSET_IMAGES_BUCKET": self.images.bucket.bucket_name},
+            allowed_origin=allowed_origin,
+            environment={
+                "TRAINSET_IMAGES_BUCKET": self.images.bucket.bucket_name,
+                "TRAINSET_EXPORT_STATE_MACHINE_ARN": (
+                    self.export_job.state_machine.state_machine_arn
+                ),
+            },
             memory_mb=settings.api_memory_mb,
             timeout_seconds=settings.api_timeout_seconds,
             log_retention_days=settings.log_retention_days,
@@ -147,10 +189,57 @@ class TrainsetStack(Stack):
         self.api.node.add_dependency(self.migrations)
         # Presigned GETs (uploads, variants) and PUTs (uploads) for the API.
         self.images.grant_api(self.api.role)
+        # POST /exports starts an execution; the job routes describe them.
+        self.export_job.grant_start(self.api.role)
+        # The API runs in the isolated app subnets: Step Functions through an interface
+        # endpoint (private DNS, so boto3 needs no endpoint settings), open to the API only.
+        self.states_endpoint = vpc.add_interface_endpoint(
+            "StepFunctions",
+            service=ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS,
+            subnets=self.network.app_subnets,
+            private_dns_enabled=True,
+            open=False,
+        )
+        self.states_endpoint.connections.allow_default_port_from(
+            api_sg, "HTTPS from the API function to Step Functions"
+        )
+
+        self.api_url = (
+            f"https://{self.api.rest_api.ref}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}"
+            f"/{API_STAGE}/"
+        )
+        self.site.publish(
+            source_dir=paths.STATIC_SITE_DIR,
+            config={
+                "apiBaseUrl": self.api_url,
+                "authMode": "cognito",
+                "cognito": {
+                    "domain": self.auth.hosted_ui_base_url,
+                    "clientId": self.auth.client.user_pool_client_id,
+                    "redirectUri": self.site.url,
+                },
+            },
+        )
 
         # Chalice's template already outputs EndpointURL (the API base URL) and RestAPIId.
+        CfnOutput(self, "SiteUrl", value=self.site.url, description="the coders' page")
+        CfnOutput(self, "ApiUrl", value=self.api_url, description="the API base URL")
         CfnOutput(self, "UserPoolId", value=self.auth.user_pool.user_pool_id)
         CfnOutput(self, "UserPoolClientId", value=self.auth.client.user_pool_client_id)
         CfnOutput(self, "HostedUiUrl", value=self.auth.hosted_ui_base_url)
         CfnOutput(self, "DatabaseSecretArn", value=self.database.secret_arn)
+        CfnOutput(self, "MigrateFunctionName", value=self.migrations.function.function_name,
+                  description="invoke with {\"action\": \"add-manager\", \"name\": ...} "
+                  "to create the first manager's coder row")
         CfnOutput(self, "ImagesBucket", value=self.images.bucket.bucket_name)
+        CfnOutput(self, "ExportsBucket", value=self.export_job.bucket.bucket_name)
+        CfnOutput(
+            self, "ExportStateMachineArn", value=self.export_job.state_machine.state_machine_arn
+        )
+
+
+
+
+def cors_origin(configured: str | None, site_origin: str) -> str:
+    """The API's (and images bucket's) CORS origin: the configured one, or the page's."""
+    return configured if configured is not None else site_origin

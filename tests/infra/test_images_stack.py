@@ -189,7 +189,8 @@ def test_face_clip_is_a_container_image_staged_without_docker(dev: Synthesized) 
     # the handler and the core package, nothing else of the repository.
     outdir = Path(dev.stack.node.root.outdir)
     manifest = json.loads((outdir / f"{dev.stack.artifact_id}.assets.json").read_text())
-    (docker,) = manifest["dockerImages"].values()
+    (docker,) = [d for d in manifest["dockerImages"].values()
+                 if d["source"]["dockerFile"] == "lambdas/face_clip/Dockerfile"]
     assert docker["source"]["dockerFile"] == "lambdas/face_clip/Dockerfile"
     staged = outdir / docker["source"]["directory"]
     files = {p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()}

@@ -89,7 +89,8 @@ def test_database_port_is_open_only_to_the_api_and_migrate_functions(dev: Synthe
         if r["Properties"]["GroupId"] == {"Fn::GetAtt": [db_sg, "GroupId"]}
     ]
     sources = sorted(rule["SourceSecurityGroupId"]["Fn::GetAtt"][0] for rule in ingress)
-    assert sources == sorted([api_sg, migrate_sg])
+    export_sg = dev.logical_id(dev.stack.node.find_child("ExportJobSecurityGroup"))
+    assert sources == sorted([api_sg, migrate_sg, export_sg])
     db_group = dev.resources[db_sg]["Properties"]
     assert "SecurityGroupIngress" not in db_group  # no inline (CIDR) ingress at all
 

@@ -61,3 +61,15 @@ def test_rds_secret_becomes_a_tls_url():
         with pytest.raises(ConfigurationError) as caught:
             url_from_rds_secret(bad["ARN"], client)
         assert "hunter2" not in caught.value.message and "username" in caught.value.message
+
+
+def test_add_manager_by_direct_invocation(db, database_url, monkeypatch):
+    monkeypatch.setenv("TRAINSET_DATABASE_URL", database_url)
+    handler = load_handler()
+    created = handler.lambda_handler({"action": "add-manager", "name": "bob"}, Context())
+    assert created["ok"] and created["coder"]["role"] == "manager"
+    assert db.run("SELECT name, role, status FROM coders") == [["bob", "manager", "certified"]]
+    again = handler.lambda_handler({"action": "add-manager", "name": "bob"}, Context())
+    assert again == {"ok": False, "error": "a coder named bob already exists", "details": None}
+    bad = handler.lambda_handler({"action": "add-manager", "name": "no spaces"}, Context())
+    assert not bad["ok"] and bad["details"][0]["field"] == "name"

@@ -190,10 +190,13 @@ class LocalImages:
         return False
 
     def stop(self) -> None:
+        from trainset.blobs.s3 import forget_clients
+
         self.stopping.set()
         for thread in self.threads:
             thread.join(timeout=30)
         self.server.stop()
+        forget_clients()  # the cached clients point at this stand-in
         for name, value in self.saved_environment.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -228,8 +231,9 @@ def start_local_images(
     ``detector`` replaces face clipping's MTCNN (tests share one loaded model)."""
     from moto.server import ThreadedMotoServer
 
-    from trainset.blobs.s3 import S3Blobs, use_blobs
+    from trainset.blobs.s3 import S3Blobs, forget_clients, use_blobs
 
+    forget_clients()  # cached clients may point at an earlier stand-in
     # The stand-in's request log (werkzeug's) would print every poll of the triggers.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -101,6 +101,9 @@ def ensure_stand_in() -> str:
         if not url:
             from moto.server import ThreadedMotoServer
 
+            from trainset.blobs.s3 import forget_clients
+
+            forget_clients()  # cached clients point at an earlier stand-in
             port = _free_port()
             _server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
             _server.start()
@@ -123,9 +126,12 @@ def stop_stand_in() -> None:
     global _server
     with _lock:
         if _server is not None:
+            from trainset.blobs.s3 import forget_clients
+
             _server.stop()
             _server = None
             os.environ.pop("AWS_ENDPOINT_URL_S3", None)
+            forget_clients()
 
 
 def _client(service: str, url: str) -> Any:
