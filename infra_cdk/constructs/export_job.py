@@ -45,6 +45,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from infra_cdk.constructs.buckets import access_log_bucket, private_bucket
 from infra_cdk.constructs.logs import retention
 from infra_cdk.constructs.migrations import VPC_ENI_ACTIONS
 from infra_cdk.nag import acknowledge
@@ -147,33 +148,10 @@ class ExportJob(Construct):
         self._log_retention_days = log_retention_days
 
         # --- exports bucket ----------------------------------------------------------------
-        self.access_logs = s3.Bucket(
-            self,
-            "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,  # the only kind S3 logging writes to
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
-            removal_policy=removal_policy,
-        )
-        self.bucket = s3.Bucket(
-            self,
-            "Bucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            versioned=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="exports/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    noncurrent_version_expiration=Duration.days(noncurrent_version_days),
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
-                )
-            ],
-            removal_policy=removal_policy,
+        self.access_logs = access_log_bucket(self, removal_policy=removal_policy)
+        self.bucket = private_bucket(
+            self, access_logs=self.access_logs, log_prefix="exports/",
+            removal_policy=removal_policy, noncurrent_version_days=noncurrent_version_days,
         )
 
         # --- S3 from the isolated app subnets ----------------------------------------------

@@ -45,6 +45,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra_cdk.bundling import PipLayerBundler, local_bundling, python_version
+from infra_cdk.constructs.buckets import access_log_bucket, private_bucket
 from infra_cdk.constructs.logs import retention
 from infra_cdk.nag import acknowledge
 
@@ -91,32 +92,10 @@ class Images(Construct):
         super().__init__(scope, construct_id)
 
         # --- buckets -----------------------------------------------------------------------
-        self.access_logs = s3.Bucket(
-            self,
-            "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,  # the only kind S3 logging writes to
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
-            removal_policy=removal_policy,
-        )
-        self.bucket = s3.Bucket(
-            self,
-            "Bucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            versioned=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="images/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    noncurrent_version_expiration=Duration.days(noncurrent_version_days),
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
-                )
-            ],
+        self.access_logs = access_log_bucket(self, removal_policy=removal_policy)
+        self.bucket = private_bucket(
+            self, access_logs=self.access_logs, log_prefix="images/",
+            removal_policy=removal_policy, noncurrent_version_days=noncurrent_version_days,
             cors=[
                 s3.CorsRule(
                     allowed_methods=[s3.HttpMethods.PUT, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
@@ -125,7 +104,6 @@ class Images(Construct):
                     max_age=600,
                 )
             ],
-            removal_policy=removal_policy,
         )
 
         # --- uploads/ -> topic ---------------------------------------------------------------

@@ -22,13 +22,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
+from infra_cdk.constructs.buckets import access_log_bucket, private_bucket
 from infra_cdk.nag import acknowledge
 
 CONFIG_FILE = "config.json"
@@ -46,26 +47,11 @@ class Site(Construct):
 
         # CloudFront standard logs are delivered with ACLs: this bucket keeps ACLs enabled
         # (object writer) for that; it also receives the site bucket's server access logs.
-        self.access_logs = s3.Bucket(
-            self,
-            "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.OBJECT_WRITER,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
-            removal_policy=removal_policy,
+        self.access_logs = access_log_bucket(
+            self, removal_policy=removal_policy, object_ownership=s3.ObjectOwnership.OBJECT_WRITER
         )
-        self.bucket = s3.Bucket(
-            self,
-            "Bucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="site/",
-            removal_policy=removal_policy,
+        self.bucket = private_bucket(
+            self, access_logs=self.access_logs, log_prefix="site/", removal_policy=removal_policy
         )
 
         self.distribution = cloudfront.Distribution(
