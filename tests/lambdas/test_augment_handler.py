@@ -2,44 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import json
-from pathlib import Path
 
-import boto3
 import pytest
-from moto import mock_aws
 from PIL import Image
 from skimage import data
 
 from tests.events import load_event, s3_event, sns_event
+from tests.lambdas.images_s3 import BUCKET, get_json, jpeg, keys, upload
 from trainset import image_keys
-from trainset.blobs.s3 import forget_clients
 from trainset.images import ImageLimits
-
-HANDLER = Path(__file__).resolve().parents[2] / "lambdas" / "augment" / "handler.py"
-BUCKET = "trainset-images-test"
+from trainset.local.images import LocalContext, load_handler
 
 
-class Context:
-    function_name = "trainset-augment"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:trainset-augment"
-    aws_request_id = "req-augment"
-
-
-def load_handler(name: str = "augment_handler"):
-    spec = importlib.util.spec_from_file_location(name, HANDLER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def jpeg(array) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(array).convert("RGB").save(out, format="JPEG", quality=90)
-    return out.getvalue()
+def Context():  # noqa: N802 - reads like the class it stands for
+    return LocalContext("trainset-augment")
 
 
 GOOD = jpeg(data.coffee())
@@ -48,39 +25,12 @@ CORRUPT = GOOD[: len(GOOD) // 3]  # a truncated JPEG: the header is fine, the da
 
 @pytest.fixture(scope="module")
 def handler():
-    return load_handler()
-
-
-@pytest.fixture()
-def s3(handler, monkeypatch):
-    monkeypatch.setenv("TRAINSET_IMAGES_BUCKET", BUCKET)
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "trainset-test")
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        forget_clients()
-        yield client
-        forget_clients()
-
-
-def upload(client, key: str, body: bytes) -> tuple[str, int]:
-    client.put_object(Bucket=BUCKET, Key=key, Body=body)
-    return key, len(body)
-
-
-def keys(client, prefix: str = "") -> list[str]:
-    found = client.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
-    return sorted(o["Key"] for o in found)
+    return load_handler("augment")
 
 
 def versions(client) -> int:
     listing = client.list_object_versions(Bucket=BUCKET)
     return len(listing.get("Versions", []))
-
-
-def get_json(client, key: str):
-    return json.loads(client.get_object(Bucket=BUCKET, Key=key)["Body"].read())
 
 
 def test_upload_gets_ten_variants_and_a_manifest(handler, s3):

@@ -2,42 +2,26 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import json
-from pathlib import Path
 
-import boto3
 import numpy as np
 import pytest
-from moto import mock_aws
 from PIL import Image
 from skimage import data
 
 from tests.events import s3_event, sns_event
+from tests.lambdas.images_s3 import BUCKET, get_json, jpeg, keys, upload
 from trainset import image_keys
-from trainset.blobs.s3 import forget_clients
 from trainset.faces import MtcnnDetector
-
-HANDLER = Path(__file__).resolve().parents[2] / "lambdas" / "face_clip" / "handler.py"
-BUCKET = "trainset-images-test"
+from trainset.local.images import LocalContext, load_handler
 
 
-class Context:
-    function_name = "trainset-face-clip"
-    memory_limit_in_mb = 3008
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:trainset-face-clip"
-    aws_request_id = "req-faces"
+def Context():  # noqa: N802 - reads like the class it stands for
+    return LocalContext("trainset-face-clip")
 
 
-def jpeg(array) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(array).convert("RGB").save(out, format="JPEG", quality=92)
-    return out.getvalue()
-
-
-ASTRONAUT = jpeg(data.astronaut())
-COFFEE = jpeg(data.coffee())
+ASTRONAUT = jpeg(data.astronaut(), quality=92)
+COFFEE = jpeg(data.coffee(), quality=92)
 CORRUPT = ASTRONAUT[:800] + b"\x00" * 4000  # a JPEG header, then garbage
 
 
@@ -48,37 +32,9 @@ def mtcnn() -> MtcnnDetector:
 
 @pytest.fixture(scope="module")
 def handler(mtcnn):
-    spec = importlib.util.spec_from_file_location("face_clip_handler", HANDLER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_handler("face_clip")
     module.detector = mtcnn
     return module
-
-
-@pytest.fixture()
-def s3(handler, monkeypatch):
-    monkeypatch.setenv("TRAINSET_IMAGES_BUCKET", BUCKET)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        forget_clients()
-        yield client
-        forget_clients()
-
-
-def upload(client, key: str, body: bytes) -> tuple[str, int]:
-    client.put_object(Bucket=BUCKET, Key=key, Body=body)
-    return key, len(body)
-
-
-def keys(client, prefix: str = "") -> list[str]:
-    found = client.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
-    return sorted(o["Key"] for o in found)
-
-
-def get_json(client, key: str):
-    return json.loads(client.get_object(Bucket=BUCKET, Key=key)["Body"].read())
 
 
 def test_astronaut_gets_one_face_crop_and_a_manifest(handler, s3):

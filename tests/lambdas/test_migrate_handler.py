@@ -1,31 +1,23 @@
 """The migrate custom resource against a real database; the RDS secret lookup through moto."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from trainset.errors import ConfigurationError
+from trainset.local.images import LocalContext
+from trainset.local.images import load_handler as load_lambda
 from trainset.store.config import url_from_rds_secret
 
-HANDLER = Path(__file__).resolve().parents[2] / "lambdas" / "migrate" / "handler.py"
 
-
-class Context:
-    function_name = "migrate"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:migrate"
-    aws_request_id = "req-1"
+def Context():  # noqa: N802 - reads like the class it stands for
+    return LocalContext("trainset-migrate")
 
 
 def load_handler():
-    spec = importlib.util.spec_from_file_location("migrate_handler", HANDLER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_lambda("migrate")
 
 
 def test_create_then_update_applies_migrations_once(db, database_url, monkeypatch):

@@ -9,7 +9,6 @@ for the functions this runner creates only).
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import logging
@@ -22,6 +21,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from trainset.local.images import LocalContext, load_handler
 from trainset.services.pipeline import FUNCTIONS, definition
 
 logger = logging.getLogger("trainset.local.pipeline")
@@ -40,24 +40,8 @@ _server: Any = None
 def _handler_module() -> Any:
     global _handlers
     if _handlers is None:
-        path = Path(__file__).resolve().parents[5] / "lambdas" / "pipeline" / "handler.py"
-        spec = importlib.util.spec_from_file_location("trainset_lambda_pipeline", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _handlers = module
+        _handlers = load_handler("pipeline")
     return _handlers
-
-
-class _Context:
-    memory_limit_in_mb = 2048
-    aws_request_id = "local"
-
-    def __init__(self, name: str) -> None:
-        self.function_name = name
-        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 900_000
 
 
 def _install_dispatch() -> None:
@@ -75,7 +59,7 @@ def _install_dispatch() -> None:
         handler = getattr(_handler_module(), HANDLER_OF[task])
         payload = event if isinstance(event, dict) else json.loads(event or "{}")
         try:
-            return json.dumps(handler(payload, _Context(self.function_name)), default=str), \
+            return json.dumps(handler(payload, LocalContext(self.function_name)), default=str), \
                 False, ""
         except Exception as exc:
             error = {"errorType": type(exc).__name__, "errorMessage": str(exc),
