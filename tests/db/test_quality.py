@@ -72,6 +72,8 @@ def test_quality_run_scores_screens_and_requeues(db, crowd):
     assert gold[("cid", "is_child")]["neg_gold_correct_pct"] == 0.0
     assert gold[("ana", "is_child")]["pos_gold_n"] == 3
     assert gold[("ana", "(all)")]["correct_pct"] == 100.0
+    cohort = {r["label"]: r for r in summary["gold_cohort"]}
+    assert cohort["(all)"]["coders"] == 3 and cohort["(all)"]["max_pct"] == 100.0
     assert summary["posts"] == 10
     # The two posts where the coders disagree (on the age; on whether there is a child at
     # all) are not certain enough: screened out and sent back for a third coder.

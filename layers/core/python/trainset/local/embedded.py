@@ -35,11 +35,3 @@ def stop_embedded() -> None:
     """Let go of the embedded server; it stops when no other process still uses it."""
     while _servers:
         _servers.pop().cleanup()
-
-
-def resolve_database_url() -> str:
-    """The configured database URL, or the embedded server's when none is configured."""
-    url = os.environ.get("TRAINSET_DATABASE_URL")
-    if url:
-        return url
-    return start_embedded(project_home() / "pgdata")

@@ -10,7 +10,7 @@ from typing import Any
 from trainset import agreement, codebook
 from trainset.consensus import BinaryLabel, dawid_skene
 from trainset.errors import InvalidInput, NotFound
-from trainset.goldscore import GoldAnswer, binary_items, score
+from trainset.goldscore import GoldAnswer, binary_items, cohort, score
 
 
 @dataclass(frozen=True)
@@ -165,6 +165,7 @@ def score_and_find_consensus(store: Any, family: str,
         "posts": len({i.post_id for i in items}),
         "screening": log,
         "gold": gold_rows,
+        "gold_cohort": cohort(gold_rows),
         "coder_rates": [asdict(r) for r in result.coders],
         "agreement": agreement_summary(family, work),
         "em_iterations": result.iterations,
@@ -309,6 +310,7 @@ def datacard(family: str, run: Mapping[str, Any], rows: Sequence[Mapping[str, An
         "mean_confidence": (sum(r["confidence"] for r in rows) / len(rows)) if rows else None,
         "coders_per_record": dict(Counter(r["n_coders"] for r in rows)),
         "screening": summary["screening"],
+        "gold_cohort": summary.get("gold_cohort", []),
         "rules": run["rules"],
         "agreement": summary["agreement"],
         "relabel_requested": summary["relabel_requested"],

@@ -35,6 +35,6 @@ def database_url() -> str:
     arn = os.environ.get("TRAINSET_DB_SECRET_ARN")
     if arn:
         return url_from_rds_secret(arn)
-    from trainset.local.embedded import resolve_database_url
+    from trainset.local.embedded import project_home, start_embedded
 
-    return resolve_database_url()
+    return start_embedded(project_home() / "pgdata")
