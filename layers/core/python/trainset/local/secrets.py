@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
+from pathlib import Path
 
 from trainset.local.embedded import project_home
 
 
 def local_token_secret() -> str:
+    """Checked on every request: read from the environment or, once per file, from disk."""
     env = os.environ.get("TRAINSET_TOKEN_SECRET")
     if env:
         return env
-    path = project_home() / "token_secret"
+    return _secret_in(project_home() / "token_secret")
+
+
+@functools.lru_cache(maxsize=8)
+def _secret_in(path: Path) -> str:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
