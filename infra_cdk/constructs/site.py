@@ -3,9 +3,12 @@
 - **Bucket**: private (all public access blocked, ACLs off), SSE-S3, TLS only, server access
   logs. Only CloudFront reads it, through an origin access control (OAC, SigV4): the bucket
   policy admits the CloudFront service principal for this distribution only.
-- **Distribution**: HTTPS only (HTTP redirects), `index.html` as the default root object, the
-  managed "security headers" response policy (HSTS, nosniff, frame options, referrer policy),
-  HTTP/2 and 3, price class 100 (North America and Europe edge locations), standard access logs.
+- **Distribution**: HTTPS only (HTTP redirects), `index.html` as the default root object, a
+  response-headers policy of its own: a strict Content-Security-Policy (scripts and styles
+  from the page only, no inline script; network calls only to the region's API Gateway, the
+  stack's Cognito domain and S3 for images; no framing), HSTS, nosniff, frame options DENY,
+  no referrer (the same page policy `trainset.web_headers` gives the local server); HTTP/2
+  and 3, price class 100 (North America and Europe edge locations), standard access logs.
 - **Content** (`publish`): a `BucketDeployment` of `static_site/` without its local
   `config.json`, plus a `config.json` generated from the stack's values (API URL, Cognito
   hosted-UI domain, client id, redirect URI = this distribution's URL); the deployment
@@ -22,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_s3 as s3
@@ -35,12 +38,40 @@ from infra_cdk.nag import acknowledge
 CONFIG_FILE = "config.json"
 
 
+def page_csp(*, connect_src: list[str], img_src: list[str]) -> str:
+    """The page's Content-Security-Policy, directive by directive as the local server sends
+    it (a test holds the two equal)."""
+    directives = {
+        "default-src": ["'self'"], "script-src": ["'self'"], "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:", *img_src],
+        "connect-src": ["'self'", *connect_src], "font-src": ["'self'"],
+        "object-src": ["'none'"], "base-uri": ["'none'"], "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+    return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
+
+
+def deployed_csp(env_name: str) -> str:
+    """The deployed page's sources: the region's API Gateway (the API's id cannot be named
+    here: the API's CORS origin already depends on this distribution), the stack's Cognito
+    hosted-UI domain (token exchange) and the region's S3 endpoints (presigned image URLs)."""
+    s3_regional = f"https://*.s3.{Aws.REGION}.amazonaws.com"
+    cognito = Fn.join("", ["https://trainset-", env_name, "-", Aws.ACCOUNT_ID, ".auth.",
+                           Aws.REGION, ".amazoncognito.com"])
+    return page_csp(
+        connect_src=[f"https://*.execute-api.{Aws.REGION}.amazonaws.com", cognito,
+                     s3_regional],
+        img_src=[s3_regional],
+    )
+
+
 class Site(Construct):
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
+        env_name: str,
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -54,6 +85,23 @@ class Site(Construct):
             self, access_logs=self.access_logs, log_prefix="site/", removal_policy=removal_policy
         )
 
+        self.headers = cloudfront.ResponseHeadersPolicy(
+            self,
+            "Headers",
+            comment="trainset page: strict CSP and security headers",
+            security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
+                content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
+                    content_security_policy=deployed_csp(env_name), override=True),
+                content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
+                frame_options=cloudfront.ResponseHeadersFrameOptions(
+                    frame_option=cloudfront.HeadersFrameOption.DENY, override=True),
+                referrer_policy=cloudfront.ResponseHeadersReferrerPolicy(
+                    referrer_policy=cloudfront.HeadersReferrerPolicy.NO_REFERRER, override=True),
+                strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
+                    access_control_max_age=Duration.days(730), include_subdomains=True,
+                    override=True),
+            ),
+        )
         self.distribution = cloudfront.Distribution(
             self,
             "Distribution",
@@ -64,7 +112,7 @@ class Site(Construct):
                 viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
                 allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
                 cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
-                response_headers_policy=cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
+                response_headers_policy=self.headers,
                 compress=True,
             ),
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,

@@ -81,7 +81,8 @@ class TrainsetStack(Stack):
         )
 
         # The page's distribution first: its URL is needed by Cognito and the API below.
-        self.site = Site(self, "Site", removal_policy=settings.removal_policy)
+        self.site = Site(self, "Site", env_name=settings.name,
+                         removal_policy=settings.removal_policy)
         allowed_origin = cors_origin(settings.allowed_origin, self.site.origin)
 
         self.auth = Auth(

@@ -113,3 +113,33 @@ def test_prod_retains_the_site_logs(prod: Synthesized) -> None:
     site = prod.stack.site
     for bucket in (site.bucket, site.access_logs):
         assert prod.resources[prod.logical_id(bucket)].get("DeletionPolicy") == "Retain"
+
+
+def test_page_has_a_strict_content_security_policy(dev: Synthesized) -> None:
+    _, policy = only(dev.resources_of_type("AWS::CloudFront::ResponseHeadersPolicy"))
+    config = policy["Properties"]["ResponseHeadersPolicyConfig"]
+    security = config["SecurityHeadersConfig"]
+    csp = json.dumps(security["ContentSecurityPolicy"]["ContentSecurityPolicy"])
+    for directive in ("script-src 'self';", "style-src 'self';", "object-src 'none'",
+                      "frame-ancestors 'none'", "base-uri 'none'", ".amazoncognito.com",
+                      "https://*.execute-api."):
+        assert directive in csp, directive
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert security["ContentTypeOptions"]["Override"] is True
+    assert security["FrameOptions"]["FrameOption"] == "DENY"
+    assert security["ReferrerPolicy"]["ReferrerPolicy"] == "no-referrer"
+    assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 31536000
+    _, distribution = only(dev.resources_of_type("AWS::CloudFront::Distribution"))
+    behavior = distribution["Properties"]["DistributionConfig"]["DefaultCacheBehavior"]
+    assert behavior["ResponseHeadersPolicyId"] == {
+        "Ref": dev.logical_id(dev.stack.site.headers)}
+
+
+def test_deployed_and_local_page_policies_agree() -> None:
+    from infra_cdk.constructs.site import page_csp as deployed
+    from trainset.web_headers import LOCAL_PAGE_HEADERS
+    from trainset.web_headers import page_csp as local
+
+    sources = {"connect_src": ["https://api.example"], "img_src": ["https://img.example"]}
+    assert deployed(**sources) == local(sources["connect_src"], sources["img_src"])
+    assert LOCAL_PAGE_HEADERS["Content-Security-Policy"] == deployed(connect_src=[], img_src=[])
