@@ -11,27 +11,21 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from typing import Any
 
 from chalice import Blueprint
+from chalice.app import Request
 
-from chalicelib.http import (
-    AUTHORIZER,
-    api,
-    current_coder,
-    json_body,
-    json_response,
-    require_manager,
-    services,
-)
-from trainset.errors import ConfigurationError, InvalidInput
+from chalicelib.http import Inputs, current_coder, endpoint, require_manager, services
+from trainset.api_schema import BY_NAME
+from trainset.errors import ConfigurationError
 from trainset.image_keys import UPLOADS_PREFIX
 
 bp = Blueprint(__name__)
 
 UPLOAD_URL_SECONDS = 900
-CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp",
-                 "image/tiff")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
 
 def images_store():
     """The images bucket as ``S3Blobs`` (one boto3 client per process)."""
@@ -43,47 +37,27 @@ def images_store():
     return s3_blobs(bucket)
 
 
-def safe_name(filename: object) -> str:
+def safe_name(filename: str | None) -> str:
     """A file name fit for a key: letters, digits, ``. _ -``; at most 100 characters."""
-    if filename is None:
+    if not filename:
         return "image"
-    if not isinstance(filename, str):
-        raise InvalidInput("filename must be a string",
-                           [{"field": "filename", "message": "must be a string"}])
     base = filename.replace("\\", "/").rsplit("/", 1)[-1]
     cleaned = _UNSAFE.sub("-", base).strip(".-")[:100]
     return cleaned or "image"
 
 
-def _request_fields(body: object) -> tuple[str, str]:
-    if not isinstance(body, dict):
-        raise InvalidInput("the body must be a JSON object")
-    problems = []
-    unknown = sorted(set(body) - {"filename", "content_type"})
-    problems += [{"field": name, "message": "is not a known field"} for name in unknown]
-    content_type = body.get("content_type", "image/jpeg")
-    if content_type not in CONTENT_TYPES:
-        problems.append({"field": "content_type",
-                         "message": "must be one of " + ", ".join(CONTENT_TYPES)})
-    if problems:
-        raise InvalidInput("the upload request is not valid", problems)
-    return safe_name(body.get("filename")), content_type
-
-
-@bp.route("/images/uploads", methods=["POST"], authorizer=AUTHORIZER)
-@api
-def create_upload():
+@endpoint(bp, BY_NAME["create_upload"])
+def create_upload(request: Request, inputs: Inputs) -> Any:
     with services() as (store, _, _admin):
-        require_manager(current_coder(bp.current_request, store))
-    raw = bp.current_request.raw_body or b""
-    body = json_body(bp.current_request) if raw.strip() else {}
-    name, content_type = _request_fields(body)
-    key = f"{UPLOADS_PREFIX}{uuid.uuid4().hex}/{name}"
+        require_manager(current_coder(request, store))
+    body = inputs.body or {}
+    content_type = body.get("content_type", "image/jpeg")
+    key = f"{UPLOADS_PREFIX}{uuid.uuid4().hex}/{safe_name(body.get('filename'))}"
     url = images_store().upload_url(key, content_type, UPLOAD_URL_SECONDS)
-    return json_response({
+    return {
         "key": key,
         "url": url,
         "method": "PUT",
         "headers": {"Content-Type": content_type},
         "expires_in": UPLOAD_URL_SECONDS,
-    }, 201)
+    }

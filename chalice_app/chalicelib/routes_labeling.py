@@ -2,51 +2,50 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint
+from typing import Any
 
-from chalicelib.http import AUTHORIZER, api, current_coder, json_body, services
+from chalice import Blueprint
+from chalice.app import Request
+
+from chalicelib.http import Inputs, answer_problems, current_coder, endpoint, invalid, services
+from trainset.api_schema import BY_NAME
 
 bp = Blueprint(__name__)
 
 
-@bp.route("/tasks/next", methods=["GET"], authorizer=AUTHORIZER)
-@api
-def next_task():
-    params = bp.current_request.query_params or {}
+@endpoint(bp, BY_NAME["next_task"])
+def next_task(request: Request, inputs: Inputs) -> Any:
     with services() as (store, labeling, _):
-        coder = current_coder(bp.current_request, store)
-        return labeling.next_task(coder, params.get("family"), params.get("mode", "work"))
+        coder = current_coder(request, store)
+        return labeling.next_task(coder, inputs.query["family"],
+                                  inputs.query.get("mode", "work"))
 
 
-@bp.route("/labels", methods=["POST"], authorizer=AUTHORIZER)
-@api
-def submit_label():
-    body = json_body(bp.current_request)
+@endpoint(bp, BY_NAME["submit_label"])
+def submit_label(request: Request, inputs: Inputs) -> Any:
+    problems = answer_problems(inputs.body)
+    if problems:
+        raise invalid(problems, "the label")
     with services() as (store, labeling, _):
-        coder = current_coder(bp.current_request, store)
-        return labeling.submit(coder, body)
+        coder = current_coder(request, store)
+        return labeling.submit(coder, inputs.body)
 
 
-@bp.route("/tasks/{post_id}/skip", methods=["POST"], authorizer=AUTHORIZER)
-@api
-def skip_task(post_id):
-    body = json_body(bp.current_request)
+@endpoint(bp, BY_NAME["skip_task"])
+def skip_task(request: Request, inputs: Inputs) -> Any:
     with services() as (store, labeling, _):
-        coder = current_coder(bp.current_request, store)
-        return labeling.skip(coder, post_id, body)
+        coder = current_coder(request, store)
+        return labeling.skip(coder, inputs.path["post_id"], inputs.body)
 
 
-@bp.route("/me", methods=["GET"], authorizer=AUTHORIZER)
-@api
-def me():
+@endpoint(bp, BY_NAME["me"])
+def me(request: Request, inputs: Inputs) -> Any:
     with services() as (store, labeling, _):
-        return labeling.me(current_coder(bp.current_request, store))
+        return labeling.me(current_coder(request, store))
 
 
-@bp.route("/me/history", methods=["GET"], authorizer=AUTHORIZER)
-@api
-def my_history():
-    params = bp.current_request.query_params or {}
+@endpoint(bp, BY_NAME["my_history"])
+def my_history(request: Request, inputs: Inputs) -> Any:
     with services() as (store, labeling, _):
-        coder = current_coder(bp.current_request, store)
-        return labeling.history(coder, params.get("limit", 50), params.get("before"))
+        coder = current_coder(request, store)
+        return labeling.history(coder, inputs.query.get("limit", 50), inputs.query.get("before"))

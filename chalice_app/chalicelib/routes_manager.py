@@ -1,39 +1,43 @@
-"""Routes for managers: coders (create, list, certify/revoke) and labeling progress."""
+"""Routes for managers: coders (create, list, certify/revoke), progress, reports, exports."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
 from chalice import Blueprint
+from chalice.app import Request
 
 from chalicelib import runtime
 from chalicelib.http import (
-    AUTHORIZER,
-    api,
+    Inputs,
     current_coder,
-    json_body,
+    endpoint,
+    invalid,
     json_response,
     require_manager,
     services,
 )
+from trainset.api_schema import BY_NAME
+from trainset.errors import NotFound
+from trainset.validation import Problem
 
 bp = Blueprint(__name__)
 
 
-@bp.route("/coders", methods=["GET"], authorizer=AUTHORIZER)
-@api
-def list_coders():
+@endpoint(bp, BY_NAME["list_coders"])
+def list_coders(request: Request, inputs: Inputs) -> Any:
     with services() as (store, _, admin):
-        require_manager(current_coder(bp.current_request, store))
+        require_manager(current_coder(request, store))
         return {"coders": admin.list()}
 
 
-@bp.route("/coders", methods=["POST"], authorizer=AUTHORIZER)
-@api
-def create_coder():
-    body = json_body(bp.current_request)
+@endpoint(bp, BY_NAME["create_coder"])
+def create_coder(request: Request, inputs: Inputs) -> Any:
     with services() as (store, _, admin):
-        actor = current_coder(bp.current_request, store)
+        actor = current_coder(request, store)
         require_manager(actor)
-        coder = admin.create(actor, body)
+        coder = admin.create(actor, inputs.body)
     result = {"coder": coder.as_dict()}
     if runtime.AUTH_MODE == "local":
         from trainset import tokens
@@ -43,50 +47,49 @@ def create_coder():
     return json_response(result, 201)
 
 
-@bp.route("/coders/{coder_id}", methods=["PATCH"], authorizer=AUTHORIZER)
-@api
-def update_coder(coder_id):
-    body = json_body(bp.current_request)
+@endpoint(bp, BY_NAME["update_coder"])
+def update_coder(request: Request, inputs: Inputs) -> Any:
     with services() as (store, _, admin):
-        actor = current_coder(bp.current_request, store)
+        actor = current_coder(request, store)
         require_manager(actor)
-        return {"coder": admin.update(actor, coder_id, body).as_dict()}
+        return {"coder": admin.update(actor, inputs.path["coder_id"], inputs.body).as_dict()}
 
 
-@bp.route("/progress", methods=["GET"], authorizer=AUTHORIZER)
-@api
-def progress():
+@endpoint(bp, BY_NAME["progress"])
+def progress(request: Request, inputs: Inputs) -> Any:
     with services() as (store, _, admin):
-        require_manager(current_coder(bp.current_request, store))
+        require_manager(current_coder(request, store))
         return admin.progress()
 
 
-@bp.route("/reports/coders", methods=["GET"], authorizer=AUTHORIZER)
-@api
-def coder_reports():
-    """The coder report's views (the same numbers as `python -m trainset report`)."""
-    from datetime import UTC, date, datetime, timedelta
+def report_window(query: dict[str, Any], today: date) -> tuple[date, date, datetime, datetime]:
+    """The report's days [from, to] and the instants bounding them; any date the schema
+    allows works (to=9999-12-31 ends at the last representable instant), from after to is a
+    400."""
+    end = date.fromisoformat(query["to"]) if "to" in query else today
+    if "from" in query:
+        start = date.fromisoformat(query["from"])
+    else:
+        start = end - min(timedelta(days=27), end - date.min)
+    if start > end:
+        raise invalid([Problem("query.from", "must not be after to")])
+    lower = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    upper = (datetime.max.replace(tzinfo=UTC) if end == date.max
+             else datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1))
+    return start, end, lower, upper
 
-    from trainset.errors import InvalidInput
+
+@endpoint(bp, BY_NAME["coder_reports"])
+def coder_reports(request: Request, inputs: Inputs) -> Any:
+    """The coder report's views (the same numbers as `python -m trainset report`)."""
     from trainset.services.quality import coder_report
     from trainset.store.quality import QualityStore
 
-    params = bp.current_request.query_params or {}
-    try:
-        today = datetime.now(UTC).date()
-        start = date.fromisoformat(params["from"]) if "from" in params else (
-            today - timedelta(days=27))
-        end = date.fromisoformat(params["to"]) if "to" in params else today
-    except ValueError:
-        raise InvalidInput("from and to are dates, YYYY-MM-DD") from None
+    start, end, lower, upper = report_window(inputs.query, datetime.now(UTC).date())
     with services() as (store, _, _admin):
-        require_manager(current_coder(bp.current_request, store))
-        report = coder_report(
-            QualityStore(store.conn),
-            datetime(start.year, start.month, start.day, tzinfo=UTC),
-            datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1),
-            params.get("family"),
-        )
+        require_manager(current_coder(request, store))
+        report = coder_report(QualityStore(store.conn), lower, upper,
+                              inputs.query.get("family"))
     return {"from": start.isoformat(), "to": end.isoformat(), **report}
 
 
@@ -109,31 +112,26 @@ def _launcher():
     return pipeline.start
 
 
-@bp.route("/exports", methods=["POST"], authorizer=AUTHORIZER)
-@api
-def start_export():
+@endpoint(bp, BY_NAME["start_export"])
+def start_export(request: Request, inputs: Inputs) -> Any:
     """Start the export job (QA and TFRecord export) for some or all families."""
     from trainset.services.pipeline import start_job
     from trainset.store.jobs import JobStore
 
-    raw = bp.current_request.raw_body
-    body = json_body(bp.current_request) if raw and raw.strip() else {}
-    families = body.get("families") if isinstance(body, dict) else None
+    families = (inputs.body or {}).get("families")
     with services() as (store, _, _admin):
-        actor = current_coder(bp.current_request, store)
+        actor = current_coder(request, store)
         require_manager(actor)
-        job = start_job(JobStore(store.conn), _launcher(), families, actor.id)
-    return json_response(job, 202)
+        return start_job(JobStore(store.conn), _launcher(), families, actor.id)
 
 
-@bp.route("/exports/{job_id}", methods=["GET"], authorizer=AUTHORIZER)
-@api
-def get_export(job_id):
-    from trainset.errors import NotFound
+@endpoint(bp, BY_NAME["get_export"])
+def get_export(request: Request, inputs: Inputs) -> Any:
     from trainset.store.jobs import JobStore
 
+    job_id = inputs.path["job_id"]
     with services() as (store, _, _admin):
-        require_manager(current_coder(bp.current_request, store))
+        require_manager(current_coder(request, store))
         job = JobStore(store.conn).get(job_id)
     if job is None:
         raise NotFound(f"no export job {job_id}")

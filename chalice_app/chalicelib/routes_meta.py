@@ -1,29 +1,32 @@
-"""Public, read-only routes: the codebook, the OpenAPI document and a health check."""
+"""Public, read-only routes: the codebook, the OpenAPI document and a health check; and the
+middleware giving every API answer (Chalice's own errors too) the API's headers."""
 
 from __future__ import annotations
 
-from chalice import Blueprint
+from typing import Any
 
-from chalicelib.http import api
+from chalice import Blueprint
+from chalice.app import Request
+
+from chalicelib.http import Inputs, api_middleware, endpoint
 from chalicelib.openapi import document
 from trainset import codebook
+from trainset.api_schema import BY_NAME
 
 bp = Blueprint(__name__)
+bp.middleware("http")(api_middleware)
 
 
-@bp.route("/codebook", methods=["GET"])
-@api
-def get_codebook():
+@endpoint(bp, BY_NAME["get_codebook"])
+def get_codebook(request: Request, inputs: Inputs) -> Any:
     return codebook.as_document()
 
 
-@bp.route("/openapi.json", methods=["GET"])
-@api
-def openapi():
+@endpoint(bp, BY_NAME["openapi"])
+def openapi(request: Request, inputs: Inputs) -> Any:
     return document()
 
 
-@bp.route("/health", methods=["GET"])
-@api
-def health():
+@endpoint(bp, BY_NAME["health"])
+def health(request: Request, inputs: Inputs) -> Any:
     return {"status": "ok"}

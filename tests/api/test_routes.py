@@ -73,7 +73,8 @@ def test_full_labeling_round_trip(client, db):
                                         "family": "child",
                                         "answers": {"is_child": True}}, auth(ana))
     data = assert_error(bad, 400, "invalid_input")
-    assert data["details"] == [{"field": "age", "message": "is required"}]
+    assert data["details"] == [{"field": "age", "path": "body.answers.age",
+                                "message": "is required"}]
 
     sid = str(uuid.uuid4())
     good = {"submission_id": sid, "post_id": "p00000", "family": "child", "answers": CHILD_YES,

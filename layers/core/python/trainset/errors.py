@@ -57,5 +57,13 @@ class ConfigurationError(TrainsetError):
     code = "configuration_error"
 
 
+class DatabaseUnavailable(ConfigurationError):
+    """PostgreSQL did not answer (down, restarting, refusing connections). Worth a retry: the
+    API answers 503 with Retry-After and none of this message (it names the host)."""
+
+    status = 503
+    code = "unavailable"
+
+
 class DuplicateSubmission(Exception):
     """A label with this submission id is already stored: the request is a retry."""

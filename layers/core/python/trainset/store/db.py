@@ -17,7 +17,12 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import pg8000.native
 
-from trainset.errors import ConfigurationError
+from trainset.errors import ConfigurationError, DatabaseUnavailable
+
+# SQLSTATEs that mean the server or the connection is gone, not that the statement was wrong:
+# connection exceptions (08...), admin shutdown / crash shutdown / starting up (57P01-57P03),
+# too many connections (53300).
+_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P01", "57P02", "57P03", "53300")
 
 
 class Connection(pg8000.native.Connection):
@@ -114,7 +119,7 @@ def connect(settings: ConnectionSettings, application_name: str = "trainset") ->
     try:
         return Connection(**kwargs)
     except (pg8000.native.InterfaceError, pg8000.native.DatabaseError, OSError) as exc:
-        raise ConfigurationError(
+        raise DatabaseUnavailable(
             f"cannot connect to PostgreSQL at {settings.safe_description()}: {exc}"
         ) from None
 
@@ -129,6 +134,25 @@ def _ssl_context(settings: ConnectionSettings) -> ssl.SSLContext:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE code of a pg8000 DatabaseError (its first argument is the server's error
+    fields, code under "C"), or None."""
+    if isinstance(exc, pg8000.native.DatabaseError) and exc.args and isinstance(
+            exc.args[0], dict):
+        return exc.args[0].get("C")
+    return None
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot be reached right now (so: retry later, and
+    never reuse the connection), rather than a bug or a refused statement."""
+    if isinstance(exc, DatabaseUnavailable | pg8000.native.InterfaceError | ConnectionError
+                  | TimeoutError | ssl.SSLError):
+        return True
+    code = sqlstate(exc)
+    return code is not None and code.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES)
 
 
 @contextlib.contextmanager
@@ -175,8 +199,9 @@ class Pool:
         broken = False
         try:
             yield conn
-        except (pg8000.native.InterfaceError, OSError):
-            broken = True  # the socket is gone or confused: never reuse it
+        except BaseException as exc:
+            # The socket is gone or confused, or the server ended the session: never reuse it.
+            broken = is_unavailable(exc) or isinstance(exc, OSError)
             raise
         finally:
             if broken:
