@@ -35,12 +35,13 @@ def study_rows() -> list[dict]:
             ages = [a for a in ast.literal_eval(r["age"]) if a]
             is_child = r["is_child"] == "True"
             answers = {"is_child": is_child, **({"age": ages or ["Unsure"]} if is_child else {})}
-            hot = codebook.encode("child", answers)
+            columns = codebook.label_columns("child", answers)
             rows.append({"post_id": f"{r['id']}-{i}", "text": f"generated post {i}: "
                          f"{'a child' if is_child else 'no child'} " + "lorem ipsum " * 8,
-                         "keyword": "study", "image_key": None, "multi_hot": hot,
-                         "soft_labels": [float(v) for v in hot], "confidence": 0.97,
-                         "n_coders": 1, "sampling_weight": 1.0})
+                         "keyword": "study", "image_key": None, **columns,
+                         "study_soft_labels": [float(v) for v in columns["study_labels"]],
+                         "soft_labels": [float(v) for v in columns["multi_hot"]],
+                         "confidence": 0.97, "n_coders": 1, "sampling_weight": 1.0})
     return rows
 
 
@@ -52,8 +53,11 @@ def image_rows(n: int) -> tuple[list[dict], dict[str, bytes]]:
         out = io.BytesIO()
         Image.effect_noise((280, 280), 40 + k).convert("RGB").save(out, "JPEG", quality=85)
         images[f"img/{k}.jpg"] = out.getvalue()
+    columns = codebook.label_columns(
+        "child", {"is_child": True, "age": ["1 to 4 years (toddler/pre-school)"]})
     rows = [{"post_id": f"i{i:06d}", "text": f"image post {i}", "keyword": "img",
-             "image_key": f"img/{i % 50}.jpg", "multi_hot": [0, 1, 0, 0, 0, 0],
+             "image_key": f"img/{i % 50}.jpg", **columns,
+             "study_soft_labels": [0.0, 0.9, 0.0, 0.0, 0.0, 0.9],
              "soft_labels": [0.0, 0.9, 0.0, 0.0, 0.0, 0.0], "confidence": 0.9,
              "n_coders": 2, "sampling_weight": 2.0} for i in range(n)]
     return rows, images
@@ -85,7 +89,7 @@ def run(name: str, rows: list[dict], load_image, tmp: Path) -> None:
     verify_s = time.perf_counter() - start
     start = time.perf_counter()
     prebuilt = [tfrecords.post_example(r, load_image(r["image_key"]) if images else None,
-                                       images, None) for r in rows]
+                                       images, None, "is_child") for r in rows]
     build_s = time.perf_counter() - start
     start = time.perf_counter()
     tfrecords.write_shards({"train": prebuilt}, "bench", tmp / f"{name}-shards",

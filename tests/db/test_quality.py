@@ -126,10 +126,12 @@ def test_export_reads_back_with_pandas(db, crowd, tmp_path):
     assert bool(row["is_child"]) is True
     assert row["age"] == "['1 to 4 years (toddler/pre-school)']"  # the study's format
     assert list(row["multi_hot"]) == [0, 1, 0, 0, 0, 0]
+    assert list(row["study_labels"]) == [0, 1, 0, 0, 0, 1] and row["gate"] == 1
     assert len(row["soft_labels"]) == 6 and 0 <= row["confidence"] <= 1
     assert row["n_coders"] == 2
     no_child = parquet.set_index("post_id").loc["p00001"]
     assert no_child["age"] == "['']" and list(no_child["multi_hot"]) == [0] * 6
+    assert no_child["gate"] == 0 and list(no_child["study_labels"]) == [0] * 6
     assert json.loads(csv_frame.loc[0, "multi_hot"]) == list(parquet.loc[0, "multi_hot"])
     card = json.loads((tmp_path / "out" / "datacard.json").read_text())
     toddlers = int(sum(v[1] for v in parquet["multi_hot"]))
@@ -181,3 +183,36 @@ def test_coder_report_files_open(db, crowd, tmp_path):
     book = load_workbook(tmp_path / "r.xlsx")
     assert set(book.sheetnames) >= set(reporting.VIEWS)
     assert book["coders"]["A2"].value == "coder"
+
+
+def test_exported_answers_always_obey_the_codebook(db, tmp_path):
+    """Three coders agree there is a child but each names another age group, or disagree on
+    the child: the consensus still names an age group for every child, and the gate
+    feature agrees with the answers."""
+    import ast
+
+    from trainset import codebook
+
+    ids = make_posts(db, 12)
+    make_campaign(db, ids, labels_per_post=3)
+    coders = [make_coder(db, name) for name in ("ana", "ben", "cid")]
+    ages = ["1 to 4 years (toddler/pre-school)", "0 to less than 1 year (baby/infant)",
+            "5 to 10 years (elementary school)"]
+    for k, coder in enumerate(coders):
+        def answer(post_id, k=k):
+            n = int(post_id[-2:])
+            if n % 4 == 3 and k == 0:
+                return CHILD_NO
+            return {"is_child": True, "age": [ages[k] if n % 2 else ages[0]]}
+        label_all(db, coder, answer)
+    store = QualityStore(db)
+    run_quality(store, "child", ScreeningRules(min_confidence=0.0, relabel=False))
+    parquet = pd.read_parquet(export_labels(store, "child", tmp_path)["paths"]["parquet"])
+    assert len(parquet) == 12
+    for row in parquet.itertuples():
+        ages_given = [a for a in ast.literal_eval(row.age) if a]
+        answers = {"is_child": bool(row.is_child),
+                   **({"age": ages_given} if row.is_child else {})}
+        assert codebook.validate("child", answers) == [], answers
+        assert row.gate == int(row.is_child)
+        assert list(row.study_labels) == codebook.encode_study("child", answers)

@@ -29,12 +29,13 @@ def rows(n, start=0, image_every=0):
         answers = {"is_child": i % 2 == 0, "age": ["1 to 4 years (toddler/pre-school)"]}
         if not answers["is_child"]:
             answers.pop("age")
-        hot = codebook.encode("child", answers)
+        columns = codebook.label_columns("child", answers)
         out.append({"post_id": f"p{i:05d}", "text": f"post {i} about a toddler",
                     "keyword": "toddler", "image_key": f"img/{i}.jpg" if image_every and
-                    i % image_every == 0 else None, "multi_hot": hot,
-                    "soft_labels": [float(v) * 0.9 for v in hot], "confidence": 0.95,
-                    "n_coders": 2, "sampling_weight": 12.5})
+                    i % image_every == 0 else None, **columns,
+                    "study_soft_labels": [float(v) * 0.9 for v in columns["study_labels"]],
+                    "soft_labels": [float(v) * 0.9 for v in columns["multi_hot"]],
+                    "confidence": 0.95, "n_coders": 2, "sampling_weight": 12.5})
     return out
 
 
@@ -62,8 +63,13 @@ def test_records_parse_back_with_the_documented_spec(tmp_path):
     assert len(records) == manifest["records"] == 50
     by_id = {r["post_id"].numpy().decode(): r for r in records}
     first = by_id["p00000"]
-    assert first["labels"].numpy().tolist() == [0, 1, 0, 0, 0, 0]
-    assert first["soft_labels"].numpy().tolist() == pytest.approx([0, 0.9, 0, 0, 0, 0])
+    assert first["is_child"].numpy() == 1
+    assert first["labels"].numpy().tolist() == [0, 1, 0, 0, 0, 1]  # the study's: any child
+    assert first["soft_labels"].numpy().tolist() == pytest.approx([0, 0.9, 0, 0, 0, 0.9])
+    assert first["detail_labels"].numpy().tolist() == [0, 1, 0, 0, 0, 0]
+    assert first["detail_soft_labels"].numpy().tolist() == pytest.approx([0, 0.9, 0, 0, 0, 0])
+    assert by_id["p00001"]["is_child"].numpy() == 0
+    assert by_id["p00001"]["labels"].numpy().tolist() == [0] * 6
     assert first["sampling_weight"].numpy() == pytest.approx(12.5)
     assert first["text"].numpy().decode() == "post 0 about a toddler"
     assert manifest["compression"] == "GZIP" and manifest["source"] == {"quality_run": 7}

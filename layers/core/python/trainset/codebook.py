@@ -76,6 +76,10 @@ class Family:
     help: str
     questions: tuple[Question, ...]
     slots: tuple[Slot, ...] = field(default=())
+    # The study's own multi-hot vector (what its models were trained on), byte for byte.
+    study_slots: tuple[Slot, ...] = field(default=())
+    # The family's gate question as one feature: is there a child / a health mention / a place.
+    gate: Slot | None = None
 
     @property
     def presence(self) -> ShowWhen:
@@ -210,6 +214,19 @@ PLACE = Family(
         Slot("other", (("location", "Other"),)),
         Slot("location_unsure", (("location", "Unsure"),)),
     ),
+    study_slots=(
+        Slot("daycare", (("location", "Childcare/daycare"),)),
+        Slot("park", (("location", "Park/playground/child sports center"),)),
+        Slot("home", (("location", "A home"),)),
+        Slot("school", (("location", "School"),)),
+        Slot("neighborhood", (("location", "Neigborhood (but not on home property, etc)"),)),
+        Slot("other_or_unsure", (("location", "Other"), ("location", "Unsure"))),
+        Slot("no_location", (("location", "No location"),)),
+        Slot("indoor", (("location_cat", INDOOR),)),
+        Slot("outdoor", (("location_cat", OUTDOOR),)),
+        Slot("no_location_unsure", (("location_cat", NO_LOCATION_UNSURE),)),
+    ),
+    gate=Slot("has_location", (("location_cat", INDOOR), ("location_cat", OUTDOOR))),
 )
 
 CHILD = Family(
@@ -262,6 +279,28 @@ CHILD = Family(
             (("age", AGE_SCHOOL), ("age", AGE_GENERAL), ("age", AGE_UNSURE)),
         ),
     ),
+    study_slots=(
+        Slot("baby", (("age", AGE_BABY),)),
+        Slot("toddler", (("age", AGE_TODDLER),)),
+        Slot("elementary", (("age", AGE_ELEMENTARY),)),
+        Slot("middle", (("age", AGE_MIDDLE),)),
+        Slot("high", (("age", AGE_HIGH),)),
+        # "A child is mentioned": on whenever any age option is, the specific ones included.
+        Slot("any_child", tuple(("age", v) for v in (
+            AGE_BABY, AGE_TODDLER, AGE_ELEMENTARY, AGE_MIDDLE, AGE_HIGH, AGE_SCHOOL,
+            AGE_GENERAL, AGE_UNSURE))),
+    ),
+    gate=Slot("is_child", (("is_child", True),)),
+)
+
+HEALTH_SLOTS = (
+    Slot("is_health", (("is_health", True),)),
+    Slot("negative", (("health_impact", "Negative impact"),)),
+    Slot("positive", (("health_impact", "Positive impact"),)),
+    Slot("no_impact", (("health_impact", "No impact"),)),
+    Slot("cognitive", (("health_type", "Cognitive health"),)),
+    Slot("emotional_social", (("health_type", "Emotional/social health"),)),
+    Slot("physical", (("health_type", "Physical health"),)),
 )
 
 HEALTH = Family(
@@ -311,15 +350,9 @@ HEALTH = Family(
             show_when=ShowWhen("is_health", equals=True),
         ),
     ),
-    slots=(
-        Slot("is_health", (("is_health", True),)),
-        Slot("negative", (("health_impact", "Negative impact"),)),
-        Slot("positive", (("health_impact", "Positive impact"),)),
-        Slot("no_impact", (("health_impact", "No impact"),)),
-        Slot("cognitive", (("health_type", "Cognitive health"),)),
-        Slot("emotional_social", (("health_type", "Emotional/social health"),)),
-        Slot("physical", (("health_type", "Physical health"),)),
-    ),
+    slots=HEALTH_SLOTS,
+    study_slots=HEALTH_SLOTS,  # the study's health vector is the detailed one
+    gate=Slot("is_health", (("is_health", True),)),
 )
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (PLACE, CHILD, HEALTH)}
@@ -343,18 +376,40 @@ def family(name: str) -> Family:
         ) from None
 
 
-def answers_from_items(family_name: str, items: Mapping[str, bool]) -> dict[str, Any]:
-    """A label (answers) rebuilt from binary items (see ``trainset.goldscore.binary_items``),
-    keeping the codebook's rules: a question that is not asked is left out."""
+def consistent_answers(family_name: str, posteriors: Mapping[str, float]) -> dict[str, Any]:
+    """The most probable label that obeys the codebook, from each binary item's probability
+    of being true (items as ``binary_items`` names them: ``is_child``, ``age=<option>``).
+
+    Questions are decided in order, so a conditional question is answered exactly when its
+    condition holds. A multi question takes every option above one half; when none is, its
+    most probable option (a child always gets an age group; with nothing to go on, the
+    question's "unsure" option); when an exclusive option meets others, the likelier side
+    wins. The result always passes ``validate``."""
     fam = family(family_name)
     answers: dict[str, Any] = {}
     for q in fam.questions:
         if q.show_when is not None and not q.show_when.holds(answers):
             continue
         if q.kind == "yes_no":
-            answers[q.name] = bool(items.get(q.name, False))
-        else:
-            answers[q.name] = [v for v in q.values if items.get(f"{q.name}={v}", False)]
+            answers[q.name] = float(posteriors.get(q.name, 0.0)) >= 0.5
+            continue
+        p = {o.value: float(posteriors.get(f"{q.name}={o.value}", 0.0)) for o in q.options}
+        picked = [v for v in q.values if p[v] >= 0.5]
+        if not picked:
+            known = [v for v in q.values if f"{q.name}={v}" in posteriors]
+            if known:
+                picked = [max(known, key=lambda v: p[v])]
+            else:
+                unsure = [o.value for o in q.options if o.unsure]
+                picked = [unsure[0] if unsure else q.values[-1]]
+        for opt in q.options:
+            if opt.exclusive and opt.value in picked and len(picked) > 1:
+                others = [v for v in picked if v != opt.value]
+                if p[opt.value] >= max(p[v] for v in others):
+                    picked = [opt.value]
+                else:
+                    picked = others
+        answers[q.name] = picked
     return answers
 
 
@@ -447,20 +502,40 @@ def normalize(family_name: str, answers: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _slot_on(slot: Slot, answers: Mapping[str, Any]) -> int:
+    for field_name, wanted in slot.when:
+        value = answers.get(field_name)
+        if isinstance(wanted, bool):
+            if value is wanted:
+                return 1
+        elif isinstance(value, list | tuple) and wanted in value:
+            return 1
+    return 0
+
+
 def encode(family_name: str, answers: Mapping[str, Any]) -> list[int]:
-    """The family's multi-hot vector, in the study's slot order."""
-    fam = family(family_name)
-    vector = []
-    for slot in fam.slots:
-        on = False
-        for field_name, wanted in slot.when:
-            value = answers.get(field_name)
-            if isinstance(wanted, bool):
-                on = on or value is wanted
-            elif isinstance(value, list):
-                on = on or wanted in value
-        vector.append(int(on))
-    return vector
+    """The family's detailed multi-hot vector (one slot per option; ``Family.slots``)."""
+    return [_slot_on(slot, answers) for slot in family(family_name).slots]
+
+
+def encode_study(family_name: str, answers: Mapping[str, Any]) -> list[int]:
+    """The study's multi-hot vector (``Family.study_slots``): the layout its models were
+    trained on, where some options share a slot (child: slot 5 is "any child")."""
+    return [_slot_on(slot, answers) for slot in family(family_name).study_slots]
+
+
+def label_columns(family_name: str, answers: Mapping[str, Any]) -> dict[str, Any]:
+    """A label's encodings as dataset columns: ``gate``, ``study_labels`` (the study's
+    layout) and ``multi_hot`` (the detailed one)."""
+    return {"gate": gate_value(family_name, answers),
+            "study_labels": encode_study(family_name, answers),
+            "multi_hot": encode(family_name, answers)}
+
+
+def gate_value(family_name: str, answers: Mapping[str, Any]) -> int:
+    """1 when the family's gate holds (a child, a health mention, a place was given)."""
+    gate = family(family_name).gate
+    return _slot_on(gate, answers) if gate is not None else 0
 
 
 def as_document() -> dict[str, Any]:
@@ -493,6 +568,8 @@ def as_document() -> dict[str, Any]:
                     for q in fam.questions
                 ],
                 "slots": [s.name for s in fam.slots],
+                "study_slots": [s.name for s in fam.study_slots],
+                "gate": fam.gate.name if fam.gate else None,
             }
             for fam in FAMILIES.values()
         ]

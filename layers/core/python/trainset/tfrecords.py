@@ -1,7 +1,8 @@
 """TFRecord export: sharded, deterministic, self-describing, and verified after writing.
 
-One ``tf.train.Example`` per post: text, the family's multi-hot labels in the study's order,
-soft labels, confidence, sampling weight, keyword, post id and, where present, the encoded
+One ``tf.train.Example`` per post: text, the family's gate (``is_child``...), its multi-hot
+labels in the study's exact layout and in the codebook's detailed one, with soft labels,
+confidence, sampling weight, keyword, post id and, where present, the encoded
 image with its size; optional token ids and attention mask from a WordPiece vocabulary.
 Face-crop records for the child-age model carry the study's age one-hot (baby, toddler,
 elementary, middle, high, adult, none).
@@ -73,13 +74,17 @@ def _tf() -> Any:
 def feature_spec(family: str, images: bool, max_length: int | None) -> dict[str, Any]:
     """The parsing spec of a post record (what ``features.json`` documents)."""
     tf = _tf()
-    slots = len(codebook.family(family).slots)
+    fam = codebook.family(family)
+    study, detail = len(fam.study_slots), len(fam.slots)
     spec = {
         "post_id": tf.io.FixedLenFeature([], tf.string),
         "text": tf.io.FixedLenFeature([], tf.string),
         "keyword": tf.io.FixedLenFeature([], tf.string, default_value=""),
-        "labels": tf.io.FixedLenFeature([slots], tf.int64),
-        "soft_labels": tf.io.FixedLenFeature([slots], tf.float32),
+        fam.gate.name: tf.io.FixedLenFeature([], tf.int64),
+        "labels": tf.io.FixedLenFeature([study], tf.int64),
+        "soft_labels": tf.io.FixedLenFeature([study], tf.float32),
+        "detail_labels": tf.io.FixedLenFeature([detail], tf.int64),
+        "detail_soft_labels": tf.io.FixedLenFeature([detail], tf.float32),
         "confidence": tf.io.FixedLenFeature([], tf.float32),
         "sampling_weight": tf.io.FixedLenFeature([], tf.float32, default_value=0.0),
         "n_coders": tf.io.FixedLenFeature([], tf.int64),
@@ -95,6 +100,23 @@ def feature_spec(family: str, images: bool, max_length: int | None) -> dict[str,
         spec["token_ids"] = tf.io.FixedLenFeature([max_length], tf.int64)
         spec["attention_mask"] = tf.io.FixedLenFeature([max_length], tf.int64)
     return spec
+
+
+def feature_meanings(family: str) -> dict[str, str]:
+    """What each label feature of a post record means (``features.json`` carries it)."""
+    fam = codebook.family(family)
+    study = ", ".join(s.name for s in fam.study_slots)
+    detail = ", ".join(s.name for s in fam.slots)
+    return {
+        fam.gate.name: "1 when the family's gate holds ("
+        + {"child": "a child is mentioned or shown", "health": "a health symptom or outcome "
+           "is mentioned", "place": "an indoor or outdoor location was identified"}[family]
+        + "), else 0; decided jointly with the other answers",
+        "labels": f"multi-hot in the study's layout, byte-compatible with its models: {study}",
+        "soft_labels": "P(slot) for each slot of labels, from the consensus posteriors",
+        "detail_labels": f"multi-hot with one slot per codebook option group: {detail}",
+        "detail_soft_labels": "P(slot) for each slot of detail_labels",
+    }
 
 
 def face_spec() -> dict[str, Any]:
@@ -186,14 +208,18 @@ def _example(features: Mapping[str, bytes]) -> bytes:
 
 
 def post_example(row: Mapping[str, Any], image: bytes | None, images: bool,
-                 tokens: tuple[list[int], list[int]] | None) -> bytes:
-    """One post record, serialised deterministically (the same bytes on every run)."""
+                 tokens: tuple[list[int], list[int]] | None, gate: str) -> bytes:
+    """One post record, serialised deterministically (the same bytes on every run).
+    ``labels``/``soft_labels`` follow the study's layout; ``detail_*`` the codebook's."""
     features = {
         "post_id": _feature(str(row["post_id"])),
         "text": _feature(str(row["text"])),
         "keyword": _feature(str(row.get("keyword") or "")),
-        "labels": _feature([int(v) for v in row["multi_hot"]]),
-        "soft_labels": _feature([float(v) for v in row["soft_labels"]]),
+        gate: _feature(int(row["gate"])),
+        "labels": _feature([int(v) for v in row["study_labels"]]),
+        "soft_labels": _feature([float(v) for v in row["study_soft_labels"]]),
+        "detail_labels": _feature([int(v) for v in row["multi_hot"]]),
+        "detail_soft_labels": _feature([float(v) for v in row["soft_labels"]]),
         "confidence": _feature(float(row["confidence"])),
         "sampling_weight": _feature(float(row.get("sampling_weight") or 0.0)),
         "n_coders": _feature(int(row["n_coders"])),
@@ -242,6 +268,7 @@ def face_example(post_id: str, crop: bytes, box: Sequence[int], confidence: floa
 class SplitRecords:
     records: list[bytes] = field(default_factory=list)
     label_counts: list[int] = field(default_factory=list)
+    detail_counts: list[int] = field(default_factory=list)
 
 
 def shard_names(prefix: str, split: str, count: int) -> list[str]:
@@ -330,7 +357,8 @@ def export_posts(
     vocabulary = Vocabulary.from_file(Path(settings.vocabulary)) if settings.vocabulary else None
     max_length = settings.max_length if vocabulary else None
     spec = feature_spec(family, images, max_length)
-    splits = {s: SplitRecords(label_counts=[0] * len(fam.slots)) for s in SPLITS}
+    splits = {s: SplitRecords(label_counts=[0] * len(fam.study_slots),
+                              detail_counts=[0] * len(fam.slots)) for s in SPLITS}
     missing_images = 0
     for row in sorted(rows, key=lambda r: str(r["post_id"])):
         image = None
@@ -339,13 +367,16 @@ def export_posts(
             missing_images += image is None
         tokens = vocabulary.encode(str(row["text"]), settings.max_length) if vocabulary else None
         split = splits[split_of(str(row["post_id"]), settings.fractions, settings.salt)]
-        split.records.append(post_example(row, image, images, tokens))
-        for i, v in enumerate(row["multi_hot"]):
+        split.records.append(post_example(row, image, images, tokens, fam.gate.name))
+        for i, v in enumerate(row["study_labels"]):
             split.label_counts[i] += int(v)
+        for i, v in enumerate(row["multi_hot"]):
+            split.detail_counts[i] += int(v)
     shards = write_shards({s: r.records for s, r in splits.items()}, family, out_dir,
                           settings, gzip)
     verified = verify(out_dir, shards, spec, gzip)
-    slot_names = [s.name for s in fam.slots]
+    slot_names = [s.name for s in fam.study_slots]
+    detail_names = [s.name for s in fam.slots]
     manifest = {
         "family": family,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -355,7 +386,8 @@ def export_posts(
         "images": images,
         "missing_images": missing_images,
         "splits": {s: {"records": len(r.records),
-                       "labels": dict(zip(slot_names, r.label_counts, strict=True))}
+                       "labels": dict(zip(slot_names, r.label_counts, strict=True)),
+                       "detail_labels": dict(zip(detail_names, r.detail_counts, strict=True))}
                    for s, r in splits.items()},
         "shards": shards,
         "settings": settings.as_dict(),
@@ -364,7 +396,8 @@ def export_posts(
     }
     (out_dir / "features.json").write_text(json.dumps(
         {"record": "post", "family": family, "slots": slot_names,
-         "features": describe(spec)}, indent=2))
+         "detail_slots": detail_names, "gate": fam.gate.name, "features": describe(spec),
+         "meaning": feature_meanings(family)}, indent=2))
     (out_dir / "dataset.json").write_text(json.dumps(manifest, indent=2, default=str))
     return manifest
 

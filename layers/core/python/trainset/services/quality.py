@@ -233,9 +233,11 @@ def latest_run_or_fail(store: Any, family: str) -> dict[str, Any]:
 STUDY_EMPTY = "['']"  # how the study's files wrote an unanswered multi-select question
 
 
-def soft_labels(family: str, items: Mapping[str, tuple[bool, float]]) -> list[float]:
-    """P(slot) for each slot of the family's encoding: an option of a conditional question
-    counts only as likely as the question being asked."""
+def soft_labels(family: str, items: Mapping[str, tuple[bool, float]],
+                study: bool = False) -> list[float]:
+    """P(slot) for each slot of the family's detailed encoding (or, with ``study``, of the
+    study's layout): an option of a conditional question counts only as likely as the
+    question being asked; a slot several options share takes the likeliest of them."""
     fam = codebook.family(family)
 
     def posterior(item: str) -> float:
@@ -251,7 +253,7 @@ def soft_labels(family: str, items: Mapping[str, tuple[bool, float]]) -> list[fl
         return max((posterior(f"{rule.field}={v}") for v in rule.any_of), default=0.0)
 
     out = []
-    for slot in fam.slots:
+    for slot in fam.study_slots if study else fam.slots:
         best = 0.0
         for field, wanted in slot.when:
             q = fam.question(field)
@@ -265,13 +267,14 @@ def soft_labels(family: str, items: Mapping[str, tuple[bool, float]]) -> list[fl
 
 
 def export_rows(family: str, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Dataset rows: consensus answers in the study's format, multi-hot, soft labels,
-    confidence, coders and sampling weight."""
+    """Dataset rows: consensus answers in the study's format (decided jointly, so they always
+    obey the codebook), the gate, the study's multi-hot and the detailed one with their soft
+    labels, confidence, coders and sampling weight."""
     fam = codebook.family(family)
     out = []
     for r in rows:
         items = {k: (bool(v[0]), float(v[1])) for k, v in (r["items"] or {}).items()}
-        answers = codebook.answers_from_items(family, {k: v[0] for k, v in items.items()})
+        answers = codebook.consistent_answers(family, {k: v[1] for k, v in items.items()})
         row: dict[str, Any] = {"post_id": r["post_id"], "text": r["text"],
                                "keyword": r["keyword"], "image_key": r["image_key"]}
         for q in fam.questions:
@@ -280,7 +283,8 @@ def export_rows(family: str, rows: Iterable[Mapping[str, Any]]) -> list[dict[str
                 row[q.name] = bool(value)
             else:
                 row[q.name] = str(list(value)) if value else STUDY_EMPTY
-        row["multi_hot"] = codebook.encode(family, answers)
+        row.update(codebook.label_columns(family, answers))
+        row["study_soft_labels"] = soft_labels(family, items, study=True)
         row["soft_labels"] = soft_labels(family, items)
         row["confidence"] = round(float(r["confidence"]), 4)
         row["n_coders"] = r["n_labels"]
@@ -349,7 +353,7 @@ def export_labels(store: Any, family: str, out_dir: Any) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(rows)
     csv_frame = frame.copy()
-    for column in ("multi_hot", "soft_labels"):
+    for column in ("study_labels", "study_soft_labels", "multi_hot", "soft_labels"):
         if column in csv_frame:
             csv_frame[column] = csv_frame[column].map(json.dumps)
     paths = {"csv": out / f"{family}_labels.csv", "parquet": out / f"{family}_labels.parquet",
