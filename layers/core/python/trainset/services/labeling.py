@@ -2,6 +2,22 @@
 
 The rules live here (who may work on what, when a gold post is mixed in, what a valid label is,
 how a retry or a revision is recognised); the SQL lives in ``trainset.store.labeling``.
+
+Leases: per coder and family, at most one live work lease (a task slot or a QA gold post) and
+at most one live practice lease. ``next_task`` takes the coder's lease lock, releases the
+coder's own expired leases, then returns the live lease or makes one, in one transaction; the
+database refuses a second lease whatever the code path (sql/0006_one_lease_per_coder.sql), so
+concurrent calls of one coder (two tabs, a retry, two servers) get the same post.
+
+Status: the coder's status is re-read, locked, inside every lease and label transaction.
+Revoking a coder releases all their leases; demoting (certified to trainee) releases their task
+and QA gold leases; both in the transaction that changes the status.
+
+Revisions (see ``LabelingService.submit``): a coder may revise only their own label, only while
+their current status lets them do that kind of work (certified for task and QA labels, trainee
+or certified for practice), and only within ``LabelingSettings.revision_window`` of their first
+label for the post. A revision needs no lease and neither reopens nor consumes a slot. A
+revoked coder can do nothing: no tasks, labels, revisions, skips or history.
 """
 
 from __future__ import annotations
@@ -18,10 +34,14 @@ from typing import Any, Protocol
 from trainset import codebook, practice
 from trainset.errors import Conflict, DuplicateSubmission, Forbidden, InvalidInput, NotFound
 from trainset.models import ROLES, STATUSES, Coder
+from trainset.store.labeling import LeaseRace
 
 MODES = ("work", "practice")
 MAX_SKIP_REASON = 500
 MAX_HISTORY = 200
+LEASE_ATTEMPTS = 3  # a lost lease race is retried; the retry finds the winner's lease
+# Which current status may submit or revise a label of each kind.
+MAY_LABEL = {"task": ("certified",), "qa": ("certified",), "practice": ("trainee", "certified")}
 _CODER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
 
@@ -40,6 +60,8 @@ class LabelingSettings:
     image_url: Callable[[str], str | None] = lambda key: None
     remaining_ttl_seconds: float = 5.0
     remaining_cache: dict[str, tuple[float, int]] = field(default_factory=dict)
+    # How long after their first label for a post a coder may still revise it.
+    revision_window: timedelta = timedelta(days=7)
 
 
 def require_family(value: Any) -> str:
@@ -52,7 +74,12 @@ def require_family(value: Any) -> str:
 
 
 def require_active(coder: Coder) -> None:
-    if coder.status == "revoked":
+    _require_active_status(coder.status)
+
+
+def _require_active_status(status: str | None) -> None:
+    """``status`` as read in the current transaction; a coder who no longer exists is revoked."""
+    if status is None or status == "revoked":
         raise Forbidden("your access has been revoked; contact a manager")
 
 
@@ -64,7 +91,10 @@ class LabelingService:
     # ---- tasks ----------------------------------------------------------------------------
 
     def next_task(self, coder: Coder, family: str, mode: str = "work") -> dict[str, Any]:
-        """The coder's next post in ``family``: their current lease if any, else a new one."""
+        """The coder's next post in ``family``: their current lease if any, else a new one.
+
+        Concurrent calls of one coder (two tabs, a retry, two servers) return the same lease:
+        see ``_lease``. The status is checked again, locked, inside the leasing transaction."""
         require_family(family)
         if mode not in MODES:
             raise InvalidInput(
@@ -72,23 +102,8 @@ class LabelingService:
                 [{"field": "mode", "message": f"must be one of: {', '.join(MODES)}"}],
             )
         require_active(coder)
-        if mode == "work" and coder.status != "certified":
-            raise Forbidden(
-                "trainees can only practice (mode=practice) until a manager certifies them"
-            )
-        secs = self.settings.lease_seconds
-        task = None
-        if mode == "practice":
-            task = self.store.current_gold_lease(coder.id, family, ("practice",))
-            task = task or self.store.lease_gold(coder.id, family, "practice", secs)
-        elif self.settings.rng.random() < self.settings.gold_rate:
-            # A gold post only when the coder holds no lease: a reload must not swap posts.
-            held = self.store.current_task_lease(coder.id, family)
-            held = held or self.store.current_gold_lease(coder.id, family, ("qa",))
-            if held is None:
-                task = self.store.lease_gold(coder.id, family, "qa", secs)
-        if task is None and mode == "work":
-            task = self.store.lease_work(coder.id, family, secs, _day_start())
+        _require_may_lease(coder.status, mode)
+        task = self._lease(coder, family, mode)
         if task is None or "done_today" not in task:
             counts = self.store.coder_counts(coder.id, _day_start())
             done_today, in_family = sum(counts.values()), counts.get(family, 0)
@@ -107,6 +122,38 @@ class LabelingService:
             )
             return {"task": None, "message": message, "progress": progress}
         return {"task": self._payload(task), "progress": progress}
+
+    def _lease(self, coder: Coder, family: str, mode: str) -> dict[str, Any] | None:
+        """The coder's live lease of ``mode`` in ``family``, else a new one; None when nothing
+        is left. One transaction under the coder's lease lock: concurrent calls of one coder
+        queue up and the later one returns the lease the earlier one made. Should the database
+        still refuse a second lease (a path that skipped the lock), roll back and look again."""
+        for _ in range(LEASE_ATTEMPTS):
+            try:
+                with self.store.transaction():
+                    status = self.store.lock_leases(coder.id, family)
+                    _require_active_status(status)
+                    _require_may_lease(status, mode)
+                    self.store.free_expired_leases(coder.id, family)
+                    return self._lease_locked(coder, family, mode)
+            except LeaseRace:
+                continue
+        raise Conflict("another request of yours is taking a task right now; try again")
+
+    def _lease_locked(self, coder: Coder, family: str, mode: str) -> dict[str, Any] | None:
+        secs = self.settings.lease_seconds
+        if mode == "practice":
+            task = self.store.current_gold_lease(coder.id, family, ("practice",))
+            return task or self.store.lease_gold(coder.id, family, "practice", secs)
+        if self.settings.rng.random() < self.settings.gold_rate:
+            # A gold post only when the coder holds no lease: a reload must not swap posts.
+            held = self.store.current_work_lease(coder.id, family)
+            if held is not None:
+                return held
+            task = self.store.lease_gold(coder.id, family, "qa", secs)
+            if task is not None:
+                return task
+        return self.store.lease_work(coder.id, family, secs, _day_start())
 
     def _remaining(self, family: str) -> int:
         """Open slots in ``family``, cached for a few seconds: counting on every request would
@@ -162,7 +209,14 @@ class LabelingService:
 
     def submit(self, coder: Coder, body: Any) -> dict[str, Any]:
         """Store a label. A retry with the same submission id returns the stored one unchanged;
-        a label for a post the coder already labeled is a revision (the old one is kept)."""
+        a label for a post the coder already labeled is a revision (the old one is kept).
+
+        Revision rule: only the coder's own label (a revision is always of the sender's own
+        row), only while their current status may do that kind of work (``MAY_LABEL``), and
+        only within ``revision_window`` of their first label for the post. A revision needs no
+        lease and does not touch any slot. Everything is decided on the coder's status as
+        committed now, read and locked in the transaction that stores the label.
+        """
         require_active(coder)
         submission_id, post_id, family, answers, seconds = _parse_submission(body)
         errors = codebook.validate(family, answers)
@@ -177,36 +231,61 @@ class LabelingService:
             "family": family,
             "coder_id": coder.id,
             "answers": codebook.normalize(family, answers),
-            "coder_status": coder.status,
             "seconds_spent": seconds,
         }
-        state = self.store.submission_state(submission_id, coder.id, post_id, family)
+        try:
+            with self.store.transaction():
+                return self._submit_locked(coder, label)
+        except DuplicateSubmission:  # a concurrent retry of this submission won the race
+            return self._replay(coder, self.store.label_by_submission(submission_id))
+
+    def _submit_locked(self, coder: Coder, label: dict[str, Any]) -> dict[str, Any]:
+        post_id, family = label["post_id"], label["family"]
+        state = self.store.submission_state(label["submission_id"], coder.id, post_id, family)
+        status = state["coder_status"]
+        _require_active_status(status)
         if state["stored"] is not None:
             return self._replay(coder, state["stored"])
+        label["coder_status"] = status
         if state["last_revision"] is not None:
+            self._require_may_revise(status, state)
             label.update(revision=state["last_revision"] + 1, kind=state["last_kind"],
                          task_id=state["last_task_id"])
             finish = None
         elif state["leased_task_id"] is not None:
-            if coder.status != "certified":
-                raise Forbidden("only certified coders can submit real labels")
+            _require_may_label(status, "task")
             label.update(revision=1, kind="task", task_id=state["leased_task_id"])
             finish = "task"
         elif state["gold_purpose"] is not None:
+            _require_may_label(status, state["gold_purpose"])
             label.update(revision=1, kind=state["gold_purpose"], task_id=None)
             finish = "gold"
         else:
             raise self._not_leased(post_id, family)
-        try:
-            row = self.store.store_label(label, finish)
-        except DuplicateSubmission:  # a concurrent retry of this submission won the race
-            return self._replay(coder, self.store.label_by_submission(submission_id))
+        row = self.store.store_label(label, finish)
         if row is None:  # the lease was lost between reading and writing
-            stored = self.store.label_by_submission(submission_id)
+            stored = self.store.label_by_submission(label["submission_id"])
             if stored is not None:
                 return self._replay(coder, stored)
             raise self._not_leased(post_id, family)
         return self._receipt(row, duplicate=False)
+
+    def _require_may_revise(self, status: str, state: Mapping[str, Any]) -> None:
+        kind = state["last_kind"]
+        if status not in MAY_LABEL[kind]:
+            raise Forbidden(
+                f"only {' or '.join(MAY_LABEL[kind])} coders can revise this label",
+                {"reason": "revision_not_allowed", "kind": kind, "status": status},
+            )
+        window = self.settings.revision_window
+        age = state["first_label_age_seconds"]
+        if age is None or age > window.total_seconds():
+            days = window.total_seconds() / 86400
+            raise Forbidden(
+                f"labels can be revised for {days:g} day(s) after the first answer; this one "
+                "can no longer be changed",
+                {"reason": "revision_window_closed"},
+            )
 
     def _replay(self, coder: Coder, stored: Mapping[str, Any]) -> dict[str, Any]:
         if stored["coder_id"] != coder.id:
@@ -257,6 +336,8 @@ class LabelingService:
         }
 
     def history(self, coder: Coder, limit: Any = 50, before: Any = None) -> dict[str, Any]:
+        """The coder's current labels, newest first; closed to a revoked coder."""
+        require_active(coder)
         limit_n = _int_param("limit", limit, 1, MAX_HISTORY)
         before_id = None if before in (None, "") else _int_param("before", before, 1, 2**62)
         rows = self.store.history(coder.id, limit_n, before_id)
@@ -325,11 +406,15 @@ class CoderAdmin:
         if target == actor.id and (status == "revoked" or role == "coder"):
             raise Conflict("managers cannot revoke or demote themselves")
         with self.store.transaction():
+            # update_coder releases the leases the new status may not hold, in this transaction.
             row = self.store.update_coder(target, status, role)
             if row is None:
                 raise NotFound(f"no coder with id {target}")
-            self.store.audit(actor.id, "coder.update", row["name"],
-                             {"status": status, "role": role})
+            details: dict[str, Any] = {"status": status, "role": role}
+            if row.get("released_tasks") or row.get("released_gold"):
+                details["released_leases"] = {"tasks": row["released_tasks"],
+                                              "gold": row["released_gold"]}
+            self.store.audit(actor.id, "coder.update", row["name"], details)
         return Coder.from_row(row)
 
     def list(self) -> list[dict[str, Any]]:
@@ -349,6 +434,22 @@ class CoderAdmin:
         week = day - timedelta(days=day.weekday())
         coders = self.store.coder_progress(day, week)
         return {"families": families, "coders": coders}
+
+
+def _require_may_lease(status: str | None, mode: str) -> None:
+    if mode == "work" and status != "certified":
+        raise Forbidden(
+            "trainees can only practice (mode=practice) until a manager certifies them"
+        )
+
+
+def _require_may_label(status: str, kind: str) -> None:
+    if status not in MAY_LABEL[kind]:
+        raise Forbidden(
+            "only certified coders can submit real labels"
+            if kind != "practice"
+            else f"a {status} coder cannot submit practice labels"
+        )
 
 
 def _parse_submission(body: Any) -> tuple[str, str, str, Any, float | None]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,25 @@ import pg8000.native
 
 from trainset.errors import Conflict, DuplicateSubmission
 from trainset.store.db import Connection, transaction
+
+LEASE_LIMITS = ("tasks_one_lease_per_coder", "gold_leases_one_per_coder",
+                "one_work_lease_per_coder")
+
+
+class LeaseRace(Exception):
+    """The database refused a second lease for a coder and family: another request of the same
+    coder leased first. The transaction is aborted; roll back and read the current lease."""
+
+
+@contextlib.contextmanager
+def _lease_races() -> Iterator[None]:
+    """Turn a one-lease-per-coder violation into ``LeaseRace``; other errors pass through."""
+    try:
+        yield
+    except pg8000.native.DatabaseError as exc:
+        if _sqlstate(exc) == "23505" and any(n in _constraint(exc) for n in LEASE_LIMITS):
+            raise LeaseRace(_constraint(exc)) from None
+        raise
 
 
 def _rows_as_dicts(conn: Connection, rows: list[list[Any]]) -> list[dict[str, Any]]:
@@ -58,6 +78,15 @@ class LabelingStore:
         return _rows_as_dicts(self.conn, rows)[0] if rows else None
 
     def update_coder(self, coder_id: int, status: str | None, role: str | None) -> dict | None:
+        """Change a coder's status and/or role and release the leases the new status may not
+        hold: task slots and QA gold unless certified, practice too when revoked. Run inside the
+        caller's transaction, so the change and the release commit together.
+
+        The release is a second statement on purpose: at READ COMMITTED it takes a fresh
+        snapshot after the coder row is locked, so it also sees a lease that a concurrent
+        ``next_task`` (holding the coder row FOR SHARE) committed while this update waited.
+        The row carries ``released_tasks`` and ``released_gold`` counts for the audit trail.
+        """
         rows = self.conn.run(
             "UPDATE coders SET status = COALESCE(:status, status), role = COALESCE(:role, role),"
             " status_changed_at = CASE WHEN :status IS NULL OR :status = status"
@@ -67,7 +96,24 @@ class LabelingStore:
             status=status,
             role=role,
         )
-        return _rows_as_dicts(self.conn, rows)[0] if rows else None
+        if not rows:
+            return None
+        row = _rows_as_dicts(self.conn, rows)[0]
+        released = self.conn.run(
+            "WITH t AS ("
+            "  UPDATE tasks SET status = 'open', coder_id = NULL, leased_at = NULL,"
+            "    lease_expires_at = NULL"
+            "  WHERE coder_id = :id AND status = 'leased' AND :status <> 'certified'"
+            "  RETURNING id),"
+            " g AS ("
+            "  DELETE FROM gold_leases WHERE coder_id = :id AND done_at IS NULL"
+            "    AND (:status = 'revoked' OR (:status <> 'certified' AND purpose = 'qa'))"
+            "  RETURNING post_id)"
+            " SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM g)",
+            id=coder_id,
+            status=row["status"],
+        )
+        return {**row, "released_tasks": released[0][0], "released_gold": released[0][1]}
 
     def list_coders(self) -> list[dict[str, Any]]:
         rows = self.conn.run(
@@ -87,18 +133,59 @@ class LabelingStore:
 
     # ---- leases ---------------------------------------------------------------------------
 
-    def current_task_lease(self, coder_id: int, family: str) -> dict[str, Any] | None:
-        """The coder's unexpired task lease in ``family``, so a reload gets the same post."""
+    def lock_leases(self, coder_id: int, family: str) -> str | None:
+        """Take the coder's lease lock for ``family`` (held to the end of the transaction) and
+        return their status as committed now, or None when the coder does not exist.
+
+        The advisory lock queues the same coder's concurrent lease requests in a family, so the
+        later one sees the lease the earlier one committed. The coder row is read FOR SHARE: a
+        status change waits for this transaction, or this one sees the new status.
+        """
         rows = self.conn.run(
-            "SELECT p.id, p.text, p.image_key, p.keyword, t.family, t.lease_expires_at, t.id"
-            " FROM tasks t JOIN posts p ON p.id = t.post_id"
-            " WHERE t.coder_id = :coder AND t.family = :family AND t.status = 'leased'"
-            "   AND t.lease_expires_at > now()"
-            " ORDER BY t.leased_at LIMIT 1",
+            "SELECT c.status FROM lock_coder_leases(:coder, :family) AS lock, coders c"
+            " WHERE c.id = :coder FOR SHARE OF c",
             coder=coder_id,
             family=family,
         )
-        return _task_row(rows[0]) if rows else None
+        return rows[0][0] if rows else None
+
+    def free_expired_leases(self, coder_id: int, family: str) -> None:
+        """Release the coder's own expired leases in ``family`` (task slots back to open, gold
+        leases dropped), so the one-lease-per-coder indexes leave room for a new lease."""
+        self.conn.run(
+            "WITH t AS ("
+            "  UPDATE tasks SET status = 'open', coder_id = NULL, leased_at = NULL,"
+            "    lease_expires_at = NULL"
+            "  WHERE coder_id = :coder AND family = :family AND status = 'leased'"
+            "    AND lease_expires_at <= now() RETURNING id),"
+            " g AS ("
+            "  DELETE FROM gold_leases WHERE coder_id = :coder AND family = :family"
+            "    AND done_at IS NULL AND lease_expires_at <= now() RETURNING post_id)"
+            " SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM g)",
+            coder=coder_id,
+            family=family,
+        )
+
+    def current_work_lease(self, coder_id: int, family: str) -> dict[str, Any] | None:
+        """The coder's unexpired work lease in ``family`` (a task slot or a QA gold post; the
+        database allows only one), so a reload gets the same post."""
+        rows = self.conn.run(
+            "SELECT p.id, p.text, p.image_key, p.keyword, w.lease_expires_at, w.kind FROM ("
+            "  SELECT t.post_id, t.lease_expires_at, 'task' AS kind, 0 AS ord FROM tasks t"
+            "  WHERE t.coder_id = :coder AND t.family = :family AND t.status = 'leased'"
+            "    AND t.lease_expires_at > now()"
+            "  UNION ALL"
+            "  SELECT g.post_id, g.lease_expires_at, 'qa', 1 FROM gold_leases g"
+            "  WHERE g.coder_id = :coder AND g.family = :family AND g.purpose = 'qa'"
+            "    AND g.done_at IS NULL AND g.lease_expires_at > now()"
+            " ) w JOIN posts p ON p.id = w.post_id ORDER BY w.ord, w.lease_expires_at LIMIT 1",
+            coder=coder_id,
+            family=family,
+        )
+        if not rows:
+            return None
+        post_id, text, image_key, keyword, expires, kind = rows[0]
+        return _lease(post_id, text, image_key, keyword, family, expires, kind)
 
     def lease_work(
         self, coder_id: int, family: str, lease_seconds: int, day_start: datetime
@@ -106,12 +193,25 @@ class LabelingStore:
         """The coder's unexpired task or QA-gold lease in ``family``, else a newly leased free
         slot, with the coder's label counts for today; None when nothing is left.
 
-        One statement, so it is atomic without an explicit transaction and costs a single
-        round trip. A slot is free when open or its lease expired; the coder must not hold or
-        have done another slot of the post, nor have labeled or skipped it before.
-        ``SKIP LOCKED`` lets concurrent coders pass each other's candidates instead of waiting.
+        Call it inside a transaction after ``lock_leases`` and ``free_expired_leases``: the lock
+        makes it race-free for one coder, and the unique index on leased slots (plus the
+        trigger keeping task and QA leases apart) refuses a second lease whatever the path;
+        that refusal surfaces as ``LeaseRace``. A slot is free when open or its lease expired;
+        the coder must not hold or have done another slot of the post, nor have labeled or
+        skipped it before. ``SKIP LOCKED`` lets coders pass each other's candidates.
         """
-        rows = self.conn.run(
+        with _lease_races():
+            rows = self._lease_work(coder_id, family, lease_seconds, day_start)
+        if not rows:
+            return None
+        post_id, text, image_key, keyword, expires, kind, today, today_family = rows[0]
+        lease = _lease(post_id, text, image_key, keyword, family, expires, kind)
+        return {**lease, "done_today": today, "done_today_in_family": today_family}
+
+    def _lease_work(
+        self, coder_id: int, family: str, lease_seconds: int, day_start: datetime
+    ) -> list[list[Any]]:
+        return self.conn.run(
             "WITH current_task AS ("
             "  SELECT t.post_id, t.lease_expires_at FROM tasks t"
             "  WHERE t.coder_id = :coder AND t.family = :family AND t.status = 'leased'"
@@ -139,25 +239,20 @@ class LabelingStore:
             "    lease_expires_at = now() + make_interval(secs => :secs)"
             "  FROM pick WHERE t.id = pick.id RETURNING t.post_id, t.lease_expires_at),"
             " chosen AS ("
-            "  SELECT post_id, lease_expires_at, 'task' AS kind FROM current_task"
-            "  UNION ALL SELECT post_id, lease_expires_at, 'qa' FROM current_gold"
-            "  UNION ALL SELECT post_id, lease_expires_at, 'task' FROM leased)"
+            "  SELECT post_id, lease_expires_at, 'task' AS kind, 0 AS ord FROM current_task"
+            "  UNION ALL SELECT post_id, lease_expires_at, 'qa', 1 FROM current_gold"
+            "  UNION ALL SELECT post_id, lease_expires_at, 'task', 2 FROM leased)"
             " SELECT p.id, p.text, p.image_key, p.keyword, c.lease_expires_at, c.kind,"
             "  (SELECT count(*) FROM labels l WHERE l.coder_id = :coder AND l.revision = 1"
             "     AND l.kind <> 'practice' AND l.created_at >= :day),"
             "  (SELECT count(*) FROM labels l WHERE l.coder_id = :coder AND l.revision = 1"
             "     AND l.kind <> 'practice' AND l.created_at >= :day AND l.family = :family)"
-            " FROM chosen c JOIN posts p ON p.id = c.post_id LIMIT 1",
+            " FROM chosen c JOIN posts p ON p.id = c.post_id ORDER BY c.ord LIMIT 1",
             coder=coder_id,
             family=family,
             secs=lease_seconds,
             day=day_start,
         )
-        if not rows:
-            return None
-        post_id, text, image_key, keyword, expires, kind, today, today_family = rows[0]
-        lease = _lease(post_id, text, image_key, keyword, family, expires, kind)
-        return {**lease, "done_today": today, "done_today_in_family": today_family}
 
     def current_gold_lease(
         self, coder_id: int, family: str, purposes: tuple[str, ...]
@@ -177,8 +272,21 @@ class LabelingStore:
     def lease_gold(
         self, coder_id: int, family: str, purpose: str, lease_seconds: int
     ) -> dict[str, Any] | None:
-        """Lease a gold post of ``purpose`` the coder has not answered yet; None when all done."""
-        rows = self.conn.run(
+        """Lease a gold post of ``purpose`` the coder has not answered yet; None when all done.
+
+        Same conditions as ``lease_work``: inside the transaction holding ``lock_leases``; a
+        second undone lease of the purpose, or a QA lease beside a task lease, is refused by the
+        database and raised as ``LeaseRace``."""
+        with _lease_races():
+            rows = self._lease_gold(coder_id, family, purpose, lease_seconds)
+        if not rows:
+            return None
+        return self.current_gold_lease(coder_id, family, (purpose,))
+
+    def _lease_gold(
+        self, coder_id: int, family: str, purpose: str, lease_seconds: int
+    ) -> list[list[Any]]:
+        return self.conn.run(
             "WITH pick AS ("
             "  SELECT g.post_id FROM gold_posts g"
             "  WHERE g.family = :family AND g.purpose = :purpose"
@@ -197,9 +305,6 @@ class LabelingStore:
             purpose=purpose,
             secs=lease_seconds,
         )
-        if not rows:
-            return None
-        return self.current_gold_lease(coder_id, family, (purpose,))
 
     def find_lease(self, coder_id: int, post_id: str, family: str) -> dict[str, Any] | None:
         """The coder's open lease on this post: a task slot (locked) or a gold lease."""
@@ -267,12 +372,20 @@ class LabelingStore:
         self, submission_id: str, coder_id: int, post_id: str, family: str
     ) -> dict[str, Any]:
         """Everything ``submit`` must know, in one read: the label already stored under this
-        submission id, the coder's latest revision for the post, and their open leases."""
+        submission id, the coder's latest revision for the post, how long ago they first
+        labeled it, their open leases, and their status as committed now.
+
+        The coder row is read FOR SHARE: inside the caller's transaction a status change waits
+        until the label is stored, or this read already sees the new status."""
         rows = self.conn.run(
             "SELECT s.id, s.submission_id, s.post_id, s.family, s.coder_id, s.revision,"
             " s.kind, s.answers, s.created_at,"
             " last.revision AS last_revision, last.kind AS last_kind,"
             " last.task_id AS last_task_id,"
+            " (SELECT CAST(EXTRACT(EPOCH FROM now() - min(f.created_at)) AS double precision)"
+            "    FROM labels f WHERE f.post_id = :post AND f.family = :family"
+            "    AND f.coder_id = :coder) AS first_label_age_seconds,"
+            " (SELECT c.status FROM coders c WHERE c.id = :coder FOR SHARE) AS coder_status,"
             " (SELECT t.id FROM tasks t WHERE t.post_id = :post AND t.family = :family"
             "    AND t.coder_id = :coder AND t.status = 'leased' LIMIT 1) AS leased_task_id,"
             " (SELECT g.purpose FROM gold_leases g WHERE g.coder_id = :coder"
@@ -297,6 +410,8 @@ class LabelingStore:
             "last_revision": state["last_revision"],
             "last_kind": state["last_kind"],
             "last_task_id": state["last_task_id"],
+            "first_label_age_seconds": state["first_label_age_seconds"],
+            "coder_status": state["coder_status"],
             "leased_task_id": state["leased_task_id"],
             "gold_purpose": state["gold_purpose"],
         }
@@ -458,11 +573,6 @@ def _lease(post_id: str, text: str, image_key: str | None, keyword: str | None, 
         "task_id": task_id,
         "kind": kind,
     }
-
-
-def _task_row(row: list[Any]) -> dict[str, Any]:
-    post_id, text, image_key, keyword, family, expires, task_id = row
-    return _lease(post_id, text, image_key, keyword, family, expires, "task", task_id)
 
 
 def _gold_row(row: list[Any]) -> dict[str, Any]:
