@@ -138,7 +138,46 @@ def cmd_demo_load(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Start the embedded database (unless configured), migrate, load the demo, serve."""
+    """Start the embedded database (unless configured), migrate, load the demo, serve.
+
+    SIGTERM and SIGINT (Ctrl-C) both end in the same ``finally``, which stops the HTTP server,
+    the image stand-in, the pool and the embedded PostgreSQL, in that order, every step even
+    when an earlier one fails; a second signal during that shutdown is ignored."""
+    import os
+
+    from trainset.local.embedded import project_home
+    from trainset.local.server import StopSignals, run_steps
+
+    auth = os.environ.get("TRAINSET_AUTH", "local").strip()
+    if auth.lower() == "cognito":
+        raise TrainsetError(
+            "TRAINSET_AUTH=cognito is for AWS only: the local server cannot verify Cognito "
+            "tokens (Chalice's local gateway decodes them without checking signatures); "
+            "unset TRAINSET_AUTH to use local tokens"
+        )
+    if auth and auth.lower() != "local":
+        raise TrainsetError(f"TRAINSET_AUTH={auth!r} is unknown; the local server uses local "
+                            "tokens (unset TRAINSET_AUTH or set it to local)")
+
+    with StopSignals() as stops:
+        steps: list[tuple[str, Any]] = []  # what was started, in order; stopped in reverse
+        try:
+            _start_and_serve(args, stops, steps)
+        except KeyboardInterrupt:
+            _say("\nstopping...")
+        finally:
+            stops.begin_stop()
+            failures = run_steps([*reversed(steps), ("the embedded PostgreSQL", _stop_embedded)])
+            for line in failures:
+                print(f"warning: could not stop {line}", file=sys.stderr, flush=True)
+    _say("stopped; data kept in " + str(project_home()))
+    return 0
+
+
+def _start_and_serve(args: argparse.Namespace, stops: Any,
+                     steps: list[tuple[str, Any]]) -> None:
+    """``cmd_run``'s start-up and serving; each started part goes into ``steps`` at once, so
+    an interruption at any point stops exactly what runs."""
     import os
 
     from trainset.local.embedded import project_home
@@ -150,7 +189,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if not os.environ.get("TRAINSET_DATABASE_URL"):
         _say(f"starting the embedded PostgreSQL (data in {project_home() / 'pgdata'})...")
-    settings = parse_url(database_url())
+    with stops.deferred():  # a half-registered embedded server could not be stopped
+        settings = parse_url(database_url())
     conn = connect(settings)
     try:
         applied = migrate(conn)
@@ -171,16 +211,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     from app import app  # the same Chalice app that runs in Lambda
 
     from chalicelib import runtime
+    from trainset.local.images import start_local_images
     from trainset.local.server import LocalServer, make_gateway
 
     blobs = _local_blobs()
-    from trainset.local.images import start_local_images
-
     images = start_local_images()
+    steps.append(("the image stand-in", images.stop))
     pool = Pool(settings)
+    steps.append(("the connection pool", pool.close))
     runtime.configure(database_pool=pool, image_url=blobs.url)
-    server = LocalServer((args.host, args.port), gateway=make_gateway(app),
-                         site_dir=repo_root() / "static_site", blobs=blobs)
+    try:
+        server = LocalServer((args.host, args.port), gateway=make_gateway(app),
+                             site_dir=repo_root() / "static_site", blobs=blobs)
+    except OSError as exc:
+        raise TrainsetError(f"cannot listen on {args.host}:{args.port}: "
+                            f"{exc.strerror or exc} (is trainset already running? try --port)"
+                            ) from None
+
+    def stop_server() -> None:
+        server.server_close()
+        server.wait_idle(5.0)  # requests in progress finish before the pool closes
+
+    steps.append(("the HTTP server", stop_server))
     base = f"http://{args.host}:{args.port}"
     _say("")
     _say(f"trainset is running: {base}/  (API under {base}/api/, Ctrl-C stops)")
@@ -191,20 +243,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         _say("")
         _say("try:  curl -H \"Authorization: Bearer $TOKEN\" "
              f"'{base}/api/tasks/next?family=child'")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        _say("\nstopping...")
-    finally:
-        server.server_close()
-        images.stop()
-        pool.close()
-        _stop_embedded()
-    _say("stopped; data kept in " + str(project_home()))
-    return 0
+    server.serve_forever()
 
 
 def _stop_embedded() -> None:
+    """Let go of the embedded PostgreSQL (it stops when no other process uses it)."""
     import os
 
     if os.environ.get("TRAINSET_DATABASE_URL"):
@@ -315,29 +358,40 @@ def _fmt(e: Any) -> str:
 def cmd_estimate(args: argparse.Namespace) -> int:
     from trainset.services.campaigns import estimate_prevalence
     from trainset.store.corpus import CorpusStore
+    from trainset.store.quality import QualityStore
 
     with _connection() as conn:
-        result = estimate_prevalence(CorpusStore(conn), args.family, args.campaign)
+        result = estimate_prevalence(CorpusStore(conn), QualityStore(conn), args.family,
+                                     args.campaign)
     c = result["campaign"]
     _say(f"campaign {c['name']} ({c['strategy']}, seed {c['seed']}): "
-         f"{result['labeled_posts']} of {result['sampled_posts']} sampled posts labeled")
+         f"{result['labeled_posts']} of {result['sampled_posts']} sampled posts labeled, "
+         f"{result['judged_posts']} with a consensus")
     if not result["labeled_posts"]:
         _say("no labels yet: nothing to estimate")
         return 0
-    _say(f"{'label':<24} {'weighted (95% CI)':<26} {'unweighted (95% CI)':<26}")
+    if result["em_converged"] is False:
+        _say("warning: the consensus stopped at its iteration cap before settling; "
+             "treat the figures with care")
+    _say("consensus: each post's P(label | all its answers), gold-anchored; the interval "
+         "includes the labeling uncertainty. raw votes: the share of coders who gave it.")
+    _say(f"{'label':<24} {'weighted, consensus':<26} {'weighted, raw votes':<26} "
+         f"{'unweighted, consensus':<26}")
     for item in result["labels"]:
-        _say(f"{item.label:<24} {_fmt(item.weighted):<26} {_fmt(item.unweighted):<26}")
+        _say(f"{item.label:<24} {_fmt(item.weighted):<26} {_fmt(item.raw_weighted):<26} "
+             f"{_fmt(item.unweighted):<26}")
     first = result["labels"][0]
-    _say(f"per keyword ({first.label}):")
+    _say(f"per keyword ({first.label}, consensus):")
     for keyword, e in first.per_keyword.items():
         _say(f"  {keyword:<30} {_fmt(e)}  n={e.n}")
     if args.out:
         rows = []
         for item in result["labels"]:
-            rows.append({"label": item.label, "keyword": "(all, weighted)",
-                         **item.weighted.as_dict()})
-            rows.append({"label": item.label, "keyword": "(all, unweighted)",
-                         **item.unweighted.as_dict()})
+            for name, e in (("(all, weighted)", item.weighted),
+                            ("(all, unweighted)", item.unweighted),
+                            ("(all, weighted, raw votes)", item.raw_weighted),
+                            ("(all, unweighted, raw votes)", item.raw_unweighted)):
+                rows.append({"label": item.label, "keyword": name, **e.as_dict()})
             rows += [{"label": item.label, "keyword": k, **e.as_dict()}
                      for k, e in item.per_keyword.items()]
         _write_csv(Path(args.out), rows)
@@ -353,9 +407,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="start the local system (database, API, page)")
-    run.add_argument("--host", default="127.0.0.1")
-    run.add_argument("--port", type=int, default=8000)
+    run = sub.add_parser(
+        "run", help="start the local system (database, API, page)",
+        description="Starts the embedded PostgreSQL (unless TRAINSET_DATABASE_URL is set), "
+        "applies migrations, loads the demo on first start, and serves the API (/api), the "
+        "images (/blobs) and the labeling page. Ctrl-C or SIGTERM stops everything, the "
+        "embedded PostgreSQL included. Local tokens only: with TRAINSET_AUTH=cognito it "
+        "refuses to start (exit 2), because the local gateway cannot verify Cognito tokens' "
+        "signatures. Request bodies are limited to 64 KiB with a Content-Length (no chunked "
+        "bodies) and must arrive within 10 seconds.",
+    )
+    run.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default: %(default)s, this machine only)")
+    run.add_argument("--port", type=int, default=8000, help="default: %(default)s")
     run.add_argument("--no-demo", action="store_true", help="do not load the demo corpus")
     run.add_argument("--posts-per-family", type=int, default=120, help=argparse.SUPPRESS)
     run.set_defaults(func=cmd_run)
