@@ -1,6 +1,6 @@
 """Benchmark: consensus quality and speed on simulated crowds with known truth.
 
-Coders are drawn from the study's gold accuracies (bench/data/coder_gold_accuracy.csv:
+Coders are drawn from the study's gold accuracies (trainset/data/coder_gold_accuracy.csv:
 per coder and label, percent right on positive and on negative gold posts). Each simulated
 post gets 1-3 coders, each answering every label of the family; 5% of posts are gold. Prints,
 for trainset's Dawid-Skene (with gold as known truths) beside majority vote and crowd-kit's
@@ -19,6 +19,7 @@ import ast
 import csv
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ import numpy as np
 from trainset.agreement import krippendorff_alpha
 from trainset.consensus import encode, fit, majority_vote
 
-DATA = Path(__file__).resolve().parent / "data" / "coder_gold_accuracy.csv"
+DATA = resources.files("trainset") / "data" / "coder_gold_accuracy.csv"
 STUDY_LABELS = Path(__file__).resolve().parents[2] / "shared" / "seed-data" / \
     "labeled_tweets_child.csv"
 PREVALENCE = 0.2  # share of posts where a label is present

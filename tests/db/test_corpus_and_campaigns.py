@@ -11,6 +11,7 @@ from trainset.filters import FilterSettings
 from trainset.services.campaigns import SampleRequest, estimate_prevalence, sample
 from trainset.services.ingest import import_files
 from trainset.store.corpus import CorpusStore
+from trainset.store.quality import QualityStore
 
 KEYWORDS = {"toddler": 40, "minor": 80, "middle schooler": 20}
 
@@ -138,17 +139,19 @@ def test_campaign_feeds_the_queue_and_estimates_use_the_design(db, corpus):
         answers = ({"is_child": True, "age": ["1 to 4 years (toddler/pre-school)"]}
                    if keyword in positives else {"is_child": False})
         svc.submit(coder, submission(task["post_id"], answers))
-    estimates = estimate_prevalence(corpus, "child", "est")
-    assert estimates["labeled_posts"] == 12
+    estimates = estimate_prevalence(corpus, QualityStore(db), "child", "est")
+    assert estimates["labeled_posts"] == estimates["judged_posts"] == 12
     is_child = next(e for e in estimates["labels"] if e.label == "is_child")
     # Equal allocation (4 per keyword) over populations 20/80/40: the weighted prevalence is
     # the toddler share of the frame, 40/140; the unweighted one is 4/12.
-    assert is_child.weighted.value == pytest.approx(40 / 140)
-    assert is_child.unweighted.value == pytest.approx(4 / 12)
-    assert is_child.per_keyword["toddler"].value == 1.0
-    assert is_child.per_keyword["minor"].value == 0.0
+    assert is_child.raw_weighted.value == pytest.approx(40 / 140)
+    assert is_child.raw_unweighted.value == pytest.approx(4 / 12)
+    # One coder, no gold: the consensus can only echo them, shrunk toward doubt, and its
+    # intervals say so.
+    assert is_child.weighted.low < 40 / 140 < is_child.weighted.high
+    assert is_child.per_keyword["toddler"].value > 0.5 > is_child.per_keyword["minor"].value
     toddler = next(e for e in estimates["labels"] if e.label == "toddler")
-    assert toddler.weighted.value == pytest.approx(40 / 140)
+    assert toddler.raw_weighted.value == pytest.approx(40 / 140)
 
 
 def test_import_with_a_second_connection_merges_in_the_background(db, database_url, tmp_path):

@@ -58,6 +58,7 @@ class ConsensusResult:
     items: list[ItemConsensus]
     coders: list[CoderRates]
     iterations: int
+    converged: bool = True  # False: EM stopped at its iteration cap, still moving
 
 
 def dawid_skene(
@@ -102,7 +103,8 @@ def dawid_skene(
         coder, kind = divmod(int(flat), n_kinds)
         rates.append(CoderRates(coder_names[coder], item_names[kind], float(sens[flat]),
                                 float(spec[flat]), int(counts[flat])))
-    return ConsensusResult(result_items, rates, iterations)
+    return ConsensusResult(result_items, rates, iterations,
+                           converged=iterations < max_iterations)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,15 @@
 For a stratified sample (strata = keywords, simple random sampling within each) the estimate
 of a label's prevalence is the stratified mean sum_h W_h * mean_h with W_h = N_h / N — the
 Horvitz-Thompson (Hajek) estimate with weights 1 / inclusion probability — and its variance
-sum_h W_h^2 (1 - n_h / N_h) s_h^2 / n_h. A simple random sample is the one-stratum case. A
-post's value is the share of its coders who gave the label (1 or 0 with one coder).
+sum_h W_h^2 (1 - n_h / N_h) s_h^2 / n_h. A simple random sample is the one-stratum case.
+
+A post's value is its consensus posterior P(label | all its answers) — or, for the raw-vote
+figure shown beside it, the share of its coders who gave the label. With posteriors the true
+labels are unknown, so the interval carries the labeling uncertainty too: each post's true
+label is Bernoulli(p_i), the spread of the true labels within a stratum is
+s_h^2 = var(p) + mean(p(1 - p)), and the estimate misses the sample's own true mean by a
+labeling error of variance sum_i p_i(1 - p_i) / n_h^2 per stratum (never reduced by the
+finite-population correction: it is not a sampling error).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ class Observation:
     stratum: str  # the design stratum ("all" for a simple random sample)
     keyword: str  # for per-keyword figures
     value: float  # 0..1
+    label_variance: float = 0.0  # Var(true label | answers): p(1 - p) for a posterior p
 
 
 @dataclass(frozen=True)
@@ -51,33 +59,43 @@ def _mean_var(values: list[float]) -> tuple[float, float]:
 def weighted(observations: Iterable[Observation], populations: Mapping[str, int]) -> Estimate:
     """The design-weighted prevalence with a 95% interval. Strata without observations are
     left out and the weights renormalised over the strata that have them."""
-    by_stratum: dict[str, list[float]] = defaultdict(list)
+    by_stratum: dict[str, list[Observation]] = defaultdict(list)
     for o in observations:
-        by_stratum[o.stratum].append(o.value)
+        by_stratum[o.stratum].append(o)
     covered = {s: populations[s] for s in by_stratum if populations.get(s)}
     total = sum(covered.values())
     n = sum(len(v) for v in by_stratum.values())
     if not total:
         return Estimate(None, None, None, n)
     value = variance = 0.0
-    for s, values in by_stratum.items():
+    for s, obs in by_stratum.items():
         if s not in covered:
             continue
         w = covered[s] / total
-        mean, s2 = _mean_var(values)
-        fpc = max(0.0, 1 - len(values) / covered[s])
+        mean, between, labeling = _stratum(obs)
+        fpc = max(0.0, 1 - len(obs) / covered[s])
         value += w * mean
-        variance += w * w * fpc * s2 / len(values)
+        variance += w * w * (fpc * (between + labeling) + labeling) / len(obs)
     return _ci(value, math.sqrt(variance), n)
+
+
+def _stratum(obs: list[Observation]) -> tuple[float, float, float]:
+    """(mean value, variance of the values, mean labeling variance) of one stratum."""
+    mean, s2 = _mean_var([o.value for o in obs])
+    labeling = sum(o.label_variance for o in obs) / len(obs)
+    if len(obs) == 1:
+        s2 = max(0.0, s2 - labeling)  # one post: its binomial variance is all labeling
+    return mean, s2, labeling
 
 
 def unweighted(observations: Iterable[Observation]) -> Estimate:
     """The plain mean over labeled posts, as if the sample were the population's mirror."""
-    values = [o.value for o in observations]
-    if not values:
+    obs = list(observations)
+    if not obs:
         return Estimate(None, None, None, 0)
-    mean = sum(values) / len(values)
-    return _ci(mean, math.sqrt(mean * (1 - mean) / len(values)), len(values))
+    mean = sum(o.value for o in obs) / len(obs)
+    labeling = sum(o.label_variance for o in obs) / len(obs)
+    return _ci(mean, math.sqrt((mean * (1 - mean) + labeling) / len(obs)), len(obs))
 
 
 def per_keyword(observations: Iterable[Observation],
@@ -90,8 +108,8 @@ def per_keyword(observations: Iterable[Observation],
     out = {}
     for keyword, obs in sorted(by_keyword.items()):
         population = populations.get(keyword)
-        values = [o.value for o in obs]
-        mean, s2 = _mean_var(values)
-        fpc = max(0.0, 1 - len(values) / population) if population else 1.0
-        out[keyword] = _ci(mean, math.sqrt(fpc * s2 / len(values)), len(values))
+        mean, between, labeling = _stratum(obs)
+        fpc = max(0.0, 1 - len(obs) / population) if population else 1.0
+        out[keyword] = _ci(mean, math.sqrt((fpc * (between + labeling) + labeling) / len(obs)),
+                           len(obs))
     return out

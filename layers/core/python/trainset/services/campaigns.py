@@ -146,15 +146,25 @@ def load_yields_or_fail(path: Path) -> dict[str, float]:
 
 @dataclass
 class LabelEstimate:
+    """One label's prevalence: from the consensus posteriors (the figure to use), and from
+    raw votes (each post's share of coders who gave the label) to show what noise does."""
+
     label: str
     weighted: estimate.Estimate
     unweighted: estimate.Estimate
     per_keyword: dict[str, estimate.Estimate]
+    raw_weighted: estimate.Estimate
+    raw_unweighted: estimate.Estimate
 
 
-def estimate_prevalence(store: Any, family: str, campaign_name: str | None = None) -> dict:
-    """Weighted and unweighted prevalence per label, overall and per keyword, for a campaign
-    (the family's newest when none is named)."""
+def estimate_prevalence(store: Any, quality_store: Any, family: str,
+                        campaign_name: str | None = None) -> dict:
+    """Design-weighted and unweighted prevalence per label, overall and per keyword, for a
+    campaign (the family's newest when none is named), from each post's gold-anchored
+    consensus posterior over all the family's screened labels, with intervals that carry the
+    labeling uncertainty; raw-vote figures beside them."""
+    from trainset.services.quality import fit_consensus, label_posteriors
+
     try:
         fam = codebook.family(family)
     except ValueError as exc:
@@ -169,18 +179,28 @@ def estimate_prevalence(store: Any, family: str, campaign_name: str | None = Non
         entry = by_post.setdefault(post_id, {"stratum": stratum or "all",
                                              "keyword": stratum_of(keyword), "answers": []})
         entry["answers"].append(answers)
+    fit = fit_consensus(quality_store, family) if by_post else None
+    posteriors = fit.posteriors() if fit else {}
+    consensus = {post_id: label_posteriors(family, posteriors[post_id])
+                 for post_id in by_post if post_id in posteriors}
     results = []
     for label, value_of in fam.labels():
-        obs = [
-            estimate.Observation(post_id, e["stratum"], e["keyword"],
-                                 sum(value_of(a) for a in e["answers"]) / len(e["answers"]))
-            for post_id, e in sorted(by_post.items())
-        ]
+        raw = [estimate.Observation(post_id, e["stratum"], e["keyword"],
+                                    sum(value_of(a) for a in e["answers"]) / len(e["answers"]))
+               for post_id, e in sorted(by_post.items())]
+        judged = [estimate.Observation(post_id, e["stratum"], e["keyword"], p,
+                                       p * (1 - p))
+                  for post_id, e in sorted(by_post.items())
+                  if post_id in consensus for p in (consensus[post_id][label],)]
         results.append(LabelEstimate(
             label,
-            estimate.weighted(obs, populations),
-            estimate.unweighted(obs),
-            estimate.per_keyword(obs, keyword_populations or populations),
+            estimate.weighted(judged, populations),
+            estimate.unweighted(judged),
+            estimate.per_keyword(judged, keyword_populations or populations),
+            estimate.weighted(raw, populations),
+            estimate.unweighted(raw),
         ))
     return {"campaign": campaign, "labeled_posts": len(by_post),
-            "sampled_posts": campaign["budget"], "labels": results}
+            "judged_posts": len(consensus), "sampled_posts": campaign["budget"],
+            "em_converged": fit.result.converged if fit else None,
+            "labels": results}

@@ -118,10 +118,28 @@ def binary_labels(family: str, labels: Iterable[Mapping[str, Any]]) -> list[Bina
     return out
 
 
-def score_and_find_consensus(store: Any, family: str,
-                             rules: ScreeningRules | None = None) -> dict[str, Any]:
-    """Stage 1: score gold, screen labels (gold and practice posts, uncertified and weak
-    coders), find each post's consensus with its confidence, and keep the run."""
+@dataclass
+class ConsensusFit:
+    """The consensus over a family's screened labels, with what screening removed."""
+
+    result: Any  # consensus.ConsensusResult
+    items: list[Any]  # each non-gold post's items (consensus.ItemConsensus)
+    labels: list[dict[str, Any]]
+    work: list[dict[str, Any]]
+    gold_rows: list[dict[str, Any]]
+    log: list[dict[str, Any]]
+
+    def posteriors(self) -> dict[str, dict[str, float]]:
+        """P(item is true) per post: ``{post_id: {item: p}}``."""
+        out: dict[str, dict[str, float]] = defaultdict(dict)
+        for i in self.items:
+            out[i.post_id][i.item] = i.posterior
+        return dict(out)
+
+
+def fit_consensus(store: Any, family: str, rules: ScreeningRules | None = None) -> ConsensusFit:
+    """Score gold, screen labels (gold and practice posts, uncertified and weak coders) and
+    find each post's consensus, gold-anchored. Nothing is stored."""
     _require_family(family)
     rules = rules or ScreeningRules()
     labels = store.family_labels(family)
@@ -158,20 +176,40 @@ def score_and_find_consensus(store: Any, family: str,
     result = dawid_skene(binary_labels(family, work) + binary_labels(family, anchors),
                          gold_truth)
     items = [i for i in result.items if i.post_id not in gold]
+    return ConsensusFit(result, items, labels, work, gold_rows, log)
+
+
+def score_and_find_consensus(store: Any, family: str,
+                             rules: ScreeningRules | None = None) -> dict[str, Any]:
+    """Stage 1: the consensus (``fit_consensus``), kept as a quality run."""
+    rules = rules or ScreeningRules()
+    fit = fit_consensus(store, family, rules)
     summary = {
         "family": family,
-        "labels": len(labels),
-        "labels_used": len(work),
-        "posts": len({i.post_id for i in items}),
-        "screening": log,
-        "gold": gold_rows,
-        "gold_cohort": cohort(gold_rows),
-        "coder_rates": [asdict(r) for r in result.coders],
-        "agreement": agreement_summary(family, work),
-        "em_iterations": result.iterations,
+        "labels": len(fit.labels),
+        "labels_used": len(fit.work),
+        "posts": len({i.post_id for i in fit.items}),
+        "screening": fit.log,
+        "gold": fit.gold_rows,
+        "gold_cohort": cohort(fit.gold_rows),
+        "coder_rates": [asdict(r) for r in fit.result.coders],
+        "agreement": agreement_summary(family, fit.work),
+        "em_iterations": fit.result.iterations,
+        "em_converged": fit.result.converged,
     }
-    run_id = store.save_run(family, rules.as_dict(), summary, items)
+    run_id = store.save_run(family, rules.as_dict(), summary, fit.items)
     return {"run_id": run_id, **summary}
+
+
+def label_posteriors(family: str, posteriors: Mapping[str, float]) -> dict[str, float]:
+    """P(label) for every label an estimate reports (``Family.labels()``: yes/no questions,
+    then each detailed slot) from a post's item posteriors."""
+    fam = codebook.family(family)
+    items = {k: (p >= 0.5, p) for k, p in posteriors.items()}
+    out = {q.name: float(posteriors.get(q.name, 0.0))
+           for q in fam.questions if q.kind == "yes_no"}
+    out.update(zip([s.name for s in fam.slots], soft_labels(family, items), strict=True))
+    return out
 
 
 def screen_and_requeue(store: Any, run_id: int) -> dict[str, Any]:
