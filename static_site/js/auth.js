@@ -1,7 +1,7 @@
 // Sign-in. Local mode: the coder pastes the token a manager gave them. Cognito mode: the
 // hosted UI with the authorization-code flow and PKCE; tokens are refreshed before expiry.
 
-const TOKENS = "trainset.tokens";
+export const TOKENS = "trainset.tokens";
 const VERIFIER = "trainset.pkce";
 
 function base64url(bytes) {
@@ -31,9 +31,39 @@ export class Auth {
 
   signedIn() { return Boolean(this.stored()); }
 
+  // A pasted local token: three dot-separated parts. Returns a problem to show, or null.
+  static tokenProblem(token) {
+    const clean = token.trim();
+    if (!clean) return "Paste the token your manager gave you.";
+    if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(clean)) {
+      return "This is not a whole token: a token is one long line in three parts separated by " +
+        "dots. Copy all of it again from your manager's message.";
+    }
+    return null;
+  }
+
   signInWithToken(token) {
     const clean = token.trim();
-    localStorage.setItem(TOKENS, JSON.stringify({ idToken: clean, expiresAt: jwtExpiry(clean) }));
+    localStorage.setItem(TOKENS, JSON.stringify({ idToken: clean, expiresAt: jwtExpiry(clean), coderId: null }));
+  }
+
+  // Once GET /me has said whose token this is: the outbox sends only with its coder's token.
+  bindCoder(coderId) {
+    const tokens = this.stored();
+    if (!tokens) return;
+    tokens.coderId = coderId;
+    localStorage.setItem(TOKENS, JSON.stringify(tokens));
+  }
+
+  // The coder id the stored token belongs to (null before GET /me confirmed it).
+  owner() {
+    const tokens = this.stored();
+    return tokens && tokens.coderId !== undefined ? tokens.coderId : null;
+  }
+
+  // Forget a token the server refused, without signing out of the hosted UI.
+  forget() {
+    localStorage.removeItem(TOKENS);
   }
 
   // The bearer token for the next request, refreshed first when close to expiry.
@@ -42,7 +72,11 @@ export class Auth {
     if (!tokens) return null;
     const soon = Date.now() + 60_000;
     if (this.mode === "cognito" && tokens.refreshToken && tokens.expiresAt && tokens.expiresAt < soon) {
-      return (await this.refresh(tokens.refreshToken)).idToken;
+      try {
+        return (await this.refresh(tokens.refreshToken)).idToken;
+      } catch {
+        return null; // the server then answers 401 and the page asks to sign in again
+      }
     }
     return tokens.idToken;
   }
@@ -51,7 +85,8 @@ export class Auth {
     localStorage.removeItem(TOKENS);
     sessionStorage.removeItem(VERIFIER);
     for (const key of Object.keys(localStorage)) {
-      if (key.startsWith("trainset.") && key !== "trainset.outbox") localStorage.removeItem(key);
+      // Answers not yet acknowledged stay on this device, each outbox under its own coder.
+      if (key.startsWith("trainset.") && !key.startsWith("trainset.outbox")) localStorage.removeItem(key);
     }
     if (this.mode === "cognito") {
       const c = this.config.cognito;
@@ -117,7 +152,10 @@ export class Auth {
       throw new Error("sign-in expired; please sign in again");
     }
     const data = await response.json();
+    const previous = this.stored();
     const tokens = {
+      // A refresh is the same person: the token stays bound to its coder.
+      coderId: keepRefresh && previous ? previous.coderId : null,
       idToken: data.id_token,
       refreshToken: data.refresh_token || keepRefresh,
       expiresAt: Date.now() + (data.expires_in || 3600) * 1000,

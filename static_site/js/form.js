@@ -1,6 +1,11 @@
 // The questions of one family, rendered from the codebook the API serves. Nothing here names
 // an option: questions, options, help and the rules for when a question is asked all come
 // from GET /codebook.
+//
+// The form is built once per family and then updated in place (checked boxes, asked
+// questions, errors), so the keyboard focus never jumps while the coder works: Tab and
+// Shift+Tab move through every option as everywhere on the platform, and the arrow keys stay
+// with the focused yes/no (radio) group.
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -52,97 +57,133 @@ export function cleanAnswers(family, answers) {
   return out;
 }
 
+function choicesOf(q) {
+  return q.kind === "yes_no"
+    ? [{ value: true, label: "Yes", help: "" }, { value: false, label: "No", help: "" }]
+    : q.options.map((o) => ({ value: o.value, label: o.value, help: o.help }));
+}
+
 export class QuestionForm {
   constructor(container, family, onChange) {
     this.container = container;
     this.family = family;
     this.onChange = onChange || (() => {});
     this.answers = {};
-    this.focusIndex = 0;
+    this.focusIndex = 0; // the current question, among the asked ones
     this.helpOpen = false;
-    this.render();
+    this.parts = new Map(); // question name -> {fieldset, qnum, inputs, help, error, helpButton}
+    this.build();
+    container.addEventListener("focusin", (event) => {
+      const fieldset = event.target.closest("fieldset.question");
+      if (!fieldset) return;
+      const index = this.visibleQuestions().findIndex((q) => q.name === fieldset.dataset.question);
+      if (index >= 0 && index !== this.focusIndex) {
+        this.focusIndex = index;
+        this.helpOpen = false;
+        this.sync();
+      }
+    });
   }
 
   visibleQuestions() {
     return this.family.questions.filter((q) => isAsked(q, this.answers));
   }
 
-  setAnswers(answers) {
-    this.answers = JSON.parse(JSON.stringify(answers || {}));
-    this.focusIndex = 0;
-    this.render();
-  }
-
-  render(errors = {}) {
+  build() {
     this.container.replaceChildren();
-    const visible = this.visibleQuestions();
-    if (this.focusIndex >= visible.length) this.focusIndex = Math.max(0, visible.length - 1);
-    visible.forEach((q, index) => this.container.append(this.renderQuestion(q, index, errors[q.name])));
-    // Keep the keyboard where the coder is working: on the highlighted question.
-    const input = this.container.querySelector(".question.focused input");
-    if (input && !document.querySelector("dialog[open]")) input.focus({ preventScroll: false });
-  }
-
-  focusFirst() {
-    this.focusIndex = 0;
-    this.helpOpen = false;
-    this.render();
-  }
-
-  renderQuestion(q, index, error) {
-    const focused = index === this.focusIndex;
-    const fieldset = el("fieldset", {
-      class: `question${focused ? " focused" : ""}${error ? " invalid" : ""}`,
-      "data-question": q.name,
-      "aria-describedby": error ? `err-${q.name}` : undefined,
-    });
-    const legend = el("legend", {}, el("span", { class: "qnum", text: `${index + 1}.` }), ` ${q.prompt}`);
-    const helpButton = el("button", {
-      type: "button", class: "help-toggle", "aria-expanded": String(focused && this.helpOpen),
-      "aria-label": `Help for question ${index + 1}`, title: "Help (h)", text: "?",
-    });
-    helpButton.addEventListener("click", () => {
-      this.focusIndex = index;
-      this.helpOpen = !(focused && this.helpOpen);
-      this.render();
-    });
-    fieldset.append(legend, helpButton);
-    const choices = q.kind === "yes_no"
-      ? [{ value: true, label: "Yes", help: "" }, { value: false, label: "No", help: "" }]
-      : q.options.map((o) => ({ value: o.value, label: o.value, help: o.help }));
-    const list = el("div", { class: "options", role: q.kind === "yes_no" ? "radiogroup" : "group" });
-    choices.forEach((choice, i) => {
-      const id = `opt-${q.name}-${i}`;
-      const checked = q.kind === "yes_no"
-        ? this.answers[q.name] === choice.value
-        : (this.answers[q.name] || []).includes(choice.value);
-      const input = el("input", {
-        type: q.kind === "yes_no" ? "radio" : "checkbox",
-        id, name: q.name, "data-index": i,
-        checked: checked ? "checked" : false,
+    this.family.questions.forEach((q) => {
+      const fieldset = el("fieldset", { class: "question", "data-question": q.name, id: `q-${q.name}` });
+      const qnum = el("span", { class: "qnum" });
+      const legend = el("legend", {}, qnum, ` ${q.prompt}`);
+      const helpId = `help-${q.name}`;
+      const helpButton = el("button", {
+        type: "button", class: "help-toggle", "aria-expanded": "false", "aria-controls": helpId,
+        "aria-label": `Help for this question: ${q.prompt}`, "aria-keyshortcuts": "H", title: "Help (H)", text: "?",
       });
-      input.checked = checked;
-      input.addEventListener("change", () => {
-        this.focusIndex = index;
-        this.choose(q, choice.value, input.checked);
+      helpButton.addEventListener("click", () => {
+        this.focusIndex = this.visibleQuestions().findIndex((v) => v.name === q.name);
+        this.helpOpen = !this.helpOpen;
+        this.sync();
       });
-      const label = el("label", { for: id, class: "option" },
-        input, el("kbd", { text: String(i + 1) }), el("span", { text: choice.label }));
-      if (choice.help) label.title = choice.help;
-      list.append(label);
-    });
-    fieldset.append(list);
-    if (focused && this.helpOpen) {
-      const help = el("div", { class: "help", role: "note" }, el("p", { text: q.help }));
+      const radio = q.kind === "yes_no";
+      const list = el("div", radio
+        ? { class: "options", role: "radiogroup", "aria-label": q.prompt }
+        : { class: "options" });
+      const inputs = [];
+      choicesOf(q).forEach((choice, i) => {
+        const id = `opt-${q.name}-${i}`;
+        const keyId = `key-${q.name}-${i}`;
+        const input = el("input", {
+          type: radio ? "radio" : "checkbox", id, name: q.name, "data-index": i,
+          "aria-describedby": keyId,
+        });
+        input.addEventListener("change", () => this.choose(q, choice.value, input.checked));
+        const hint = el("kbd", { class: "key-hint", id: keyId },
+          el("span", { class: "visually-hidden", text: "key " }), String(i + 1));
+        const label = el("label", { for: id, class: "option" },
+          input, hint, el("span", { class: "option-text", text: choice.label }));
+        if (choice.help) label.title = choice.help;
+        list.append(label);
+        inputs.push(input);
+      });
+      const help = el("div", { class: "help", id: helpId, hidden: "hidden" }, el("p", { text: q.help }));
       if (q.options.length) {
         const dl = el("dl");
         for (const o of q.options) dl.append(el("dt", { text: o.value }), el("dd", { text: o.help }));
         help.append(dl);
       }
-      fieldset.append(help);
-    }
-    if (error) fieldset.append(el("p", { class: "error", id: `err-${q.name}`, role: "alert", text: error }));
-    return fieldset;
+      const error = el("p", { class: "error", id: `err-${q.name}`, hidden: "hidden" });
+      fieldset.append(legend, helpButton, list, help, error);
+      this.container.append(fieldset);
+      this.parts.set(q.name, { fieldset, qnum, inputs, help, error, helpButton });
+    });
+  }
+
+  // Show the answers, the asked questions, their numbers and the current question.
+  sync() {
+    const visible = this.visibleQuestions();
+    if (this.focusIndex >= visible.length) this.focusIndex = Math.max(0, visible.length - 1);
+    const current = visible[this.focusIndex];
+    this.family.questions.forEach((q) => {
+      const part = this.parts.get(q.name);
+      const index = visible.indexOf(q);
+      part.fieldset.hidden = index < 0;
+      part.qnum.textContent = `${index + 1}.`;
+      const isCurrent = q === current;
+      part.fieldset.classList.toggle("current", isCurrent);
+      const open = isCurrent && this.helpOpen;
+      part.help.hidden = !open;
+      part.helpButton.setAttribute("aria-expanded", String(open));
+      const value = this.answers[q.name];
+      choicesOf(q).forEach((choice, i) => {
+        part.inputs[i].checked = q.kind === "yes_no" ? value === choice.value : (value || []).includes(choice.value);
+      });
+    });
+  }
+
+  setAnswers(answers) {
+    this.answers = JSON.parse(JSON.stringify(answers || {}));
+    this.focusIndex = 0;
+    this.helpOpen = false;
+    this.showErrors({});
+    this.sync();
+  }
+
+  // Put the keyboard on question `index` (among the asked ones): on its checked option, or
+  // its first one.
+  focusQuestion(index) {
+    const visible = this.visibleQuestions();
+    if (!visible.length) return;
+    this.focusIndex = Math.min(Math.max(index, 0), visible.length - 1);
+    this.sync();
+    const part = this.parts.get(visible[this.focusIndex].name);
+    const target = part.inputs.find((i) => i.checked && i.type === "radio") || part.inputs[0];
+    if (target && !document.querySelector("dialog[open]")) target.focus();
+  }
+
+  focusFirst() {
+    this.helpOpen = false;
+    this.focusQuestion(0);
   }
 
   choose(q, value, on) {
@@ -153,48 +194,77 @@ export class QuestionForm {
       if (on) current.add(value); else current.delete(value);
       this.answers[q.name] = [...current];
     }
-    this.render();
+    const part = this.parts.get(q.name);
+    if (!part.error.hidden) this.setError(q.name, null);
+    this.sync();
     this.onChange(this.answers);
   }
 
-  // Number key n: toggle option n of the focused question (1 = yes, 2 = no for yes/no).
+  // Number key n: toggle option n of the current question (1 = yes, 2 = no for yes/no; a
+  // yes/no answer moves on to the next question).
   toggleOption(n) {
-    const q = this.visibleQuestions()[this.focusIndex];
+    const visible = this.visibleQuestions();
+    const q = visible[this.focusIndex];
     if (!q) return;
+    const part = this.parts.get(q.name);
     if (q.kind === "yes_no") {
-      if (n === 1 || n === 2) {
-        this.choose(q, n === 1, true);
-        if (n === 1 || this.focusIndex < this.visibleQuestions().length - 1) this.move(1);
-      }
+      if (n !== 1 && n !== 2) return;
+      this.choose(q, n === 1, true);
+      const count = this.visibleQuestions().length;
+      if (this.focusIndex < count - 1) this.focusQuestion(this.focusIndex + 1);
+      else part.inputs[n - 1].focus();
       return;
     }
     const option = q.options[n - 1];
     if (!option) return;
     const on = !(this.answers[q.name] || []).includes(option.value);
     this.choose(q, option.value, on);
+    part.inputs[n - 1].focus();
   }
 
   move(step) {
-    const count = this.visibleQuestions().length;
-    this.focusIndex = Math.min(Math.max(this.focusIndex + step, 0), Math.max(count - 1, 0));
-    this.render();
+    this.focusQuestion(this.focusIndex + step);
   }
 
   toggleHelp() {
     this.helpOpen = !this.helpOpen;
-    this.render();
+    this.sync();
+  }
+
+  setError(name, message) {
+    const part = this.parts.get(name);
+    if (!part) return;
+    part.error.hidden = !message;
+    part.error.textContent = message || "";
+    part.fieldset.classList.toggle("invalid", Boolean(message));
+    for (const input of part.inputs) {
+      if (message) input.setAttribute("aria-invalid", "true");
+      else input.removeAttribute("aria-invalid");
+      input.setAttribute("aria-describedby", message ? `${input.id.replace("opt-", "key-")} err-${name}` : input.id.replace("opt-", "key-"));
+    }
+  }
+
+  showErrors(errors) {
+    for (const q of this.family.questions) this.setError(q.name, errors[q.name]);
+    const visible = this.visibleQuestions();
+    const first = visible.findIndex((q) => errors[q.name]);
+    if (first >= 0) this.focusQuestion(first);
   }
 
   validate() {
     const found = problems(this.family, this.answers);
-    this.render(found);
+    this.showErrors(found);
     return Object.keys(found).length === 0;
   }
 
   showServerErrors(details) {
     const errors = {};
     for (const d of details || []) errors[d.field] = d.message;
-    this.render(errors);
+    this.showErrors(errors);
+  }
+
+  hasAnswers() {
+    return Object.keys(this.value()).length > 0;
   }
 
   value() {

@@ -66,6 +66,7 @@ def stack(db, db_pool, tmp_path):
         make_gold(db, post_id, "practice")
     coders = {
         "ana": make_coder(db, "ana"),
+        "bea": make_coder(db, "bea"),
         "tia": make_coder(db, "tia", status="trainee"),
         "boss": make_coder(db, "boss", role="manager"),
     }
@@ -84,7 +85,18 @@ def page(browser, stack):
     page = context.new_page()
     page.set_default_timeout(10_000)
     requests: list[str] = []
+    failed: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     page.requests = requests
+    page.failed_responses = failed
     yield page
     context.close()
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core's script, fetched from npm into .venv/node when missing (`make axe`)."""
+    from tests.browser import vendor_axe
+
+    return vendor_axe.ensure().read_text(encoding="utf-8")

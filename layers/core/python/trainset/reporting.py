@@ -9,6 +9,7 @@ import random
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ def build(labels: Sequence[Mapping[str, Any]], gold_rows: Iterable[Mapping[str, 
     work = [lab for lab in labels if lab["kind"] == "task"]
     daily: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for lab in work:
-        daily[(lab["coder"], lab["created_at"].date().isoformat())].append(lab)
+        daily[(lab["coder"], _labeled_on(lab).isoformat())].append(lab)
     daily_rows = [_activity({"coder": coder, "day": day}, labs)
                   for (coder, day), labs in sorted(daily.items())]
 
@@ -73,12 +74,19 @@ def build(labels: Sequence[Mapping[str, Any]], gold_rows: Iterable[Mapping[str, 
         latest_gold[r["coder"]] = r["correct_pct"]
     for coder, labs in sorted(by_coder.items()):
         row = _activity({"coder": coder}, labs)
-        row["days_active"] = len({lab["created_at"].date() for lab in labs})
+        row["days_active"] = len({_labeled_on(lab) for lab in labs})
         row["latest_gold_pct"] = latest_gold.get(coder)
         row["agreement_with_consensus_pct"] = agreement_of.get(coder)
         coders.append(row)
     return {"coders": coders, "daily": daily_rows, "gold_trend": trend,
             "consensus_agreement": agree_rows, "samples": samples}
+
+
+def _labeled_on(lab: Mapping[str, Any]) -> Any:
+    """The UTC day a post was first labeled: the day it counts for, as in the coder's own
+    counter and the manager's table (a revision on a later day does not move it)."""
+    first = lab.get("first_labeled_at") or lab["created_at"]
+    return first.astimezone(UTC).date() if first.tzinfo else first.date()
 
 
 def _activity(row: dict[str, Any], labs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -112,7 +120,8 @@ def _answer_text(answers: Mapping[str, Any]) -> str:
 # ---- rendering ---------------------------------------------------------------------------------
 
 EXPLANATIONS = {
-    "labels": "labels submitted (first versions of real work; practice and gold excluded)",
+    "labels": "posts labeled for the first time in the period, on the day of the first label "
+              "(revisions, practice and gold checks not counted)",
     "median_seconds": "median seconds from seeing a post to submitting its label",
     "unsure_pct": "percent of labels with an 'unsure' option picked",
     "no_pct": "percent of labels answering the family's first question with no",

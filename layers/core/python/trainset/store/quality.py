@@ -27,14 +27,22 @@ class QualityStore:
     def family_labels(self, family: str, since: datetime | None = None,
                       until: datetime | None = None) -> list[dict[str, Any]]:
         """Current labels of the family (latest revision per post and coder), every kind,
-        with the coder's name and status at labeling time."""
+        with the coder's name and status at labeling time.
+
+        ``since``/``until`` select by the time of the first label (revision 1), which each row
+        carries as ``first_labeled_at``: a post is counted once, on the day it was first
+        labeled, however often it is revised later, the way the coder's own counter and the
+        manager's table count it."""
         rows = self.conn.run(
             "SELECT l.id, l.post_id, l.family, l.coder_id, c.name AS coder, l.kind,"
-            " l.coder_status, l.answers, l.created_at, l.seconds_spent, l.revision"
+            " l.coder_status, l.answers, l.created_at, l.seconds_spent, l.revision,"
+            " f.created_at AS first_labeled_at"
             " FROM current_labels l JOIN coders c ON c.id = l.coder_id"
+            " JOIN labels f ON f.post_id = l.post_id AND f.family = l.family"
+            "  AND f.coder_id = l.coder_id AND f.revision = 1"
             " WHERE l.family = :family"
-            " AND (CAST(:since AS timestamptz) IS NULL OR l.created_at >= :since)"
-            " AND (CAST(:until AS timestamptz) IS NULL OR l.created_at < :until)"
+            " AND (CAST(:since AS timestamptz) IS NULL OR f.created_at >= :since)"
+            " AND (CAST(:until AS timestamptz) IS NULL OR f.created_at < :until)"
             " ORDER BY l.post_id, c.name",
             family=family, since=since, until=until,
         )
