@@ -36,7 +36,7 @@ run: $(RUN_STAMP)
 lint: $(TEST_STAMP)
 	$(PY) -m ruff check .
 
-test: $(TEST_STAMP) chromium
+test: $(TEST_STAMP) chromium axe
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
@@ -49,6 +49,10 @@ chromium:
 	  echo "installing Debian's chromium for the browser tests..."; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# axe-core for the accessibility tests, from npm into .venv/node (test-only, never served).
+axe: $(TEST_STAMP)
+	$(PY) tests/browser/vendor_axe.py
 
 bench: $(TEST_STAMP) chromium
 	$(PY) -m pip install --quiet -r bench/requirements.txt

@@ -624,12 +624,17 @@ function keepDraft() {
 async function historyBack() {
   if (state.busy || state.waiting) return;
   if (!state.history) {
+    const seq = state.seq;
+    setBusy(true);
     try {
       const page = await api.get("/me/history?limit=50");
+      if (seq !== state.seq) return;
       state.history = page.items.filter((i) => i.family === state.family.name);
     } catch (err) {
       if (isAuthFailure(err)) return handleAuthFailure(err);
       return toast(`History unavailable: ${describe(err)}`, "error");
+    } finally {
+      if (seq === state.seq) setBusy(false);
     }
   }
   if (state.historyIndex + 1 >= state.history.length) {

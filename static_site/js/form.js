@@ -118,7 +118,9 @@ export class QuestionForm {
           "aria-describedby": keyId,
         });
         input.addEventListener("change", () => this.choose(q, choice.value, input.checked));
-        const hint = el("kbd", { class: "key-hint", id: keyId },
+        // The key is the option's description, not part of its name ("key 2", then "1 to 4
+        // years…" is read as the option's name).
+        const hint = el("kbd", { class: "key-hint", id: keyId, "aria-hidden": "true" },
           el("span", { class: "visually-hidden", text: "key " }), String(i + 1));
         const label = el("label", { for: id, class: "option" },
           input, hint, el("span", { class: "option-text", text: choice.label }));

@@ -82,6 +82,60 @@ GOLD_TEMPLATES: dict[str, tuple[GoldTemplate, ...]] = {
     ),
 }
 
+# Practice posts have texts of their own: were they the QA gold texts, a coder who practised
+# would recognise the gold posts mixed into real work. Same answers, same rationale style.
+PRACTICE_TEMPLATES: dict[str, tuple[GoldTemplate, ...]] = {
+    "child": (
+        GoldTemplate("Our two-year-old refused her nap again, blaming the {kw} outside.",
+                     {"is_child": True, "age": ["1 to 4 years (toddler/pre-school)"]},
+                     "A two-year-old is a toddler."),
+        GoldTemplate("Baby's first bath at home tonight, {kw} or not. Three weeks old!",
+                     {"is_child": True, "age": ["0 to less than 1 year (baby/infant)"]},
+                     "Three weeks old is a baby under one year."),
+        GoldTemplate("As a teacher I have seen {kw} coverage change a lot over the years.",
+                     {"is_child": False},
+                     "A teacher talking about their career mentions no child."),
+        GoldTemplate("My 12 year old is doing a school report on {kw} this week.",
+                     {"is_child": True, "age": ["11 to 13 years (middle school)"]},
+                     "A 12 year old is in the middle-school group."),
+        GoldTemplate("Every child should be able to play outside without worrying about {kw}.",
+                     {"is_child": True, "age": ["No specific age (children general)"]},
+                     "Children in general, no age group given."),
+    ),
+    "place": (
+        GoldTemplate("Windows shut and fans on in the bedroom all night, {kw} is brutal.",
+                     {"location_cat": ["Indoor location"], "location": ["A home"]},
+                     "A bedroom is inside a home."),
+        GoldTemplate("Soccer practice at the park went ahead despite the {kw}.",
+                     {"location_cat": ["Outdoor location"],
+                      "location": ["Park/playground/child sports center"]},
+                     "Soccer practice in a park is an outdoor play and sports place."),
+        GoldTemplate("Some days {kw} is all anyone talks about.",
+                     {"location_cat": ["No location/unsure"]},
+                     "Nothing in the post says where it happens."),
+        GoldTemplate("The preschool room stayed closed to outside air for the {kw}.",
+                     {"location_cat": ["Indoor location"], "location": ["Childcare/daycare"]},
+                     "A preschool room is an indoor childcare place."),
+    ),
+    "health": (
+        GoldTemplate("Daughter has had a cough for a week since the {kw} rolled in.",
+                     {"is_health": True, "health_impact": ["Negative impact"],
+                      "health_type": ["Physical health"]},
+                     "A lasting cough is a negative physical outcome."),
+        GoldTemplate("Gardening with friends has really lifted my mood lately. {kw}",
+                     {"is_health": True, "health_impact": ["Positive impact"],
+                      "health_type": ["Emotional/social health"]},
+                     "A lifted mood with friends is a positive emotional and social outcome."),
+        GoldTemplate("Town hall meeting on {kw} moved to Thursday.",
+                     {"is_health": False},
+                     "No symptom or outcome is mentioned."),
+        GoldTemplate("Can't concentrate and my chest feels tight with this {kw}.",
+                     {"is_health": True, "health_impact": ["Negative impact"],
+                      "health_type": ["Cognitive health", "Physical health"]},
+                     "Poor concentration is cognitive; a tight chest is physical; both negative."),
+    ),
+}
+
 # Real photos with faces, shipped by scikit-image (the demo's face-clipping material).
 REAL_PHOTOS = {"demo/photos/astronaut.jpg": "astronaut", "demo/photos/camera.jpg": "camera"}
 
@@ -136,12 +190,13 @@ def posts(per_family: int = 120, seed: int = 7) -> Iterator[dict[str, Any]]:
 
 
 def gold(seed: int = 7) -> Iterator[tuple[dict[str, Any], str, dict[str, Any], str]]:
-    """(post, purpose, answers, rationale): each template once for practice, once for QA."""
+    """(post, purpose, answers, rationale): the practice posts from PRACTICE_TEMPLATES, the QA
+    gold posts from GOLD_TEMPLATES, so no practice text gives a gold post away."""
     rng = random.Random(seed + 1)
     for family, templates in GOLD_TEMPLATES.items():
         words = keywords(family)
-        for purpose in ("practice", "qa"):
-            for j, template in enumerate(templates):
+        for purpose, texts in (("practice", PRACTICE_TEMPLATES[family]), ("qa", templates)):
+            for j, template in enumerate(texts):
                 kw = rng.choice(words)
                 post = {
                     "id": f"gold-{purpose}-{family}-{j:02d}",
