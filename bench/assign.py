@@ -1,9 +1,12 @@
 """Benchmark: concurrent task assignment + label submission against a real PostgreSQL.
 
 N simulated coders (threads, one connection each) run next-task + submit cycles through the
-service layer; then the same work runs as bare SQL statements (the floor any implementation
-pays); then GET /tasks/next + POST /labels through chalice.test.Client. Prints cycles/s,
-p50/p99 latency, duplicate assignments and lost labels, and the service/bare-SQL ratio.
+service layer; then the same work runs as bare SQL statements from Python; then the same two
+statements driven by pgbench from N clients (the database's own floor, free of Python's
+interpreter lock); then next task + submit over real HTTP against the real local server
+(`python -m trainset run`) from N concurrent clients, each with its own token. Prints
+cycles/s, p50/p99 latency, duplicate assignments, lost and misattributed labels, and the
+service/pgbench and HTTP/pgbench ratios; then one coder's API latency per route.
 
     python bench/assign.py [--threads 32] [--cycles 6000] [--api-requests 400]
 
@@ -16,7 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -119,33 +124,176 @@ def service_cycle(conn, coder: Coder) -> Callable[[], str | None]:
     return cycle
 
 
+LEASE_SQL = (
+    "WITH pick AS (SELECT id FROM tasks WHERE family = 'child' AND status = 'open'"
+    " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+    " UPDATE tasks t SET status = 'leased', coder_id = {coder}, leased_at = now(),"
+    " lease_expires_at = now() + interval '15 minutes' FROM pick WHERE t.id = pick.id"
+    " RETURNING t.id AS task_id, t.post_id AS post_id"
+)
+STORE_SQL = (
+    "WITH l AS (INSERT INTO labels (submission_id, post_id, family, coder_id, revision,"
+    " kind, task_id, answers, coder_status) VALUES ({sid}, {post}, 'child',"
+    " {coder}, 1, 'task', {task}, CAST({answers} AS jsonb), 'certified'))"
+    " UPDATE tasks SET status = 'done', done_at = now() WHERE id = {task}"
+)
+
+
 def bare_sql_cycle(conn, coder: Coder) -> Callable[[], str | None]:
     """The least work that still leases atomically and stores a label: two autocommit
     statements, no validation, no checks, no progress counts."""
     answers = json.dumps(ANSWERS)
 
     def cycle() -> str | None:
-        rows = conn.run(
-            "WITH pick AS (SELECT id FROM tasks WHERE family = 'child' AND status = 'open'"
-            " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
-            " UPDATE tasks t SET status = 'leased', coder_id = :coder, leased_at = now(),"
-            " lease_expires_at = now() + interval '15 minutes' FROM pick WHERE t.id = pick.id"
-            " RETURNING t.id, t.post_id",
-            coder=coder.id,
-        )
+        rows = conn.run(LEASE_SQL.format(coder=":coder"), coder=coder.id)
         if not rows:
             return None
         task_id, post_id = rows[0]
-        conn.run(
-            "WITH l AS (INSERT INTO labels (submission_id, post_id, family, coder_id, revision,"
-            " kind, task_id, answers, coder_status) VALUES (CAST(:sid AS uuid), :post, 'child',"
-            " :coder, 1, 'task', :task, CAST(:answers AS jsonb), 'certified'))"
-            " UPDATE tasks SET status = 'done', done_at = now() WHERE id = :task",
-            sid=str(uuid.uuid4()), post=post_id, coder=coder.id, task=task_id, answers=answers,
-        )
+        conn.run(STORE_SQL.format(sid="CAST(:sid AS uuid)", post=":post", coder=":coder",
+                                  task=":task", answers=":answers"),
+                 sid=str(uuid.uuid4()), post=post_id, coder=coder.id, task=task_id,
+                 answers=answers)
         return post_id
 
     return cycle
+
+
+def pgbench_floor(url: str, coders: list[Coder], cycles: int) -> dict:
+    """The bare cycle's two statements run by pgbench: one client per coder, prepared
+    statements, ``cycles`` transactions in all. Returns cycles/s and latency."""
+    import pgserver
+
+    binary = shutil.which("pgbench") or str(Path(pgserver.__file__).parent / "pginstall" / "bin"
+                                            / "pgbench")
+    settings = parse_url(url)
+    first = coders[0].id
+    script = "\n".join([
+        "\\set coder :client_id + " + str(first),
+        LEASE_SQL.format(coder=":coder") + " \\gset",
+        STORE_SQL.format(sid="gen_random_uuid()", post=":post_id", coder=":coder",
+                         task=":task_id", answers="'" + json.dumps(ANSWERS) + "'") + ";",
+    ]) + "\n"
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as handle:
+        handle.write(script)
+    env = {**os.environ, "PGPASSWORD": settings.password or ""}
+    host = str(Path(settings.unix_sock).parent) if settings.unix_sock else settings.host
+    clients = len(coders)
+    command = [binary, "-n", "-M", "prepared", "-c", str(clients), "-j", "2",
+               "-t", str(cycles // clients), "-f", handle.name, "-h", host,
+               "-p", str(settings.port), "-U", settings.user, settings.database]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    os.unlink(handle.name)
+    if done.returncode != 0:
+        raise RuntimeError("pgbench failed: " + done.stderr.strip()[-800:])
+    tps = latency = None
+    for line in done.stdout.splitlines():
+        if line.startswith("tps ="):
+            tps = float(line.split()[2])
+        if line.startswith("latency average ="):
+            latency = float(line.split()[3])
+    return {"cycles_per_s": tps, "latency_ms": latency,
+            "cycles": (cycles // clients) * clients}
+
+
+def http_cycles(url: str, coders: list[Coder], cycles: int, tmp: Path) -> dict:
+    """Next task + submit over HTTP against ``python -m trainset run`` on the same database,
+    one keep-alive connection and token per coder, all coders at once."""
+    import http.client
+    import socket
+
+    from trainset import tokens
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    secret = os.environ.setdefault("TRAINSET_TOKEN_SECRET", "bench-secret-" + uuid.uuid4().hex)
+    env = {**os.environ, "TRAINSET_DATABASE_URL": url, "TRAINSET_HOME": str(tmp / "home"),
+           "TRAINSET_GOLD_RATE": "0"}
+    log = (tmp / "server.log").open("wb")
+    server = subprocess.Popen([sys.executable, "-m", "trainset", "run", "--no-demo",
+                               "--port", str(port)], cwd=ROOT, env=env, stdout=log,
+                              stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                probe.request("GET", "/api/health")
+                if probe.getresponse().status == 200:
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the local server did not start; see " + str(tmp)) from None
+                time.sleep(0.2)
+        per = [cycles // len(coders) + (i < cycles % len(coders)) for i in range(len(coders))]
+        latencies: list[list[float]] = [[] for _ in coders]
+        sent: list[list[tuple[str, str]]] = [[] for _ in coders]
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(len(coders) + 1)
+
+        def worker(i: int) -> None:
+            coder = coders[i]
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            headers = {"Authorization": "Bearer " + tokens.mint(coder.id, coder.name, secret),
+                       "Content-Type": "application/json"}
+            try:
+                barrier.wait()
+                for _ in range(per[i]):
+                    start = time.perf_counter()
+                    conn.request("GET", "/api/tasks/next?family=child", headers=headers)
+                    answer = conn.getresponse()
+                    body = answer.read()
+                    if answer.status != 200:
+                        raise RuntimeError(f"GET /tasks/next {answer.status}: {body[:200]!r}")
+                    task = json.loads(body)["task"]
+                    if task is None:
+                        break
+                    sid = str(uuid.uuid4())
+                    conn.request("POST", "/api/labels", headers=headers, body=json.dumps({
+                        "submission_id": sid, "post_id": task["post_id"], "family": "child",
+                        "answers": ANSWERS}))
+                    answer = conn.getresponse()
+                    body = answer.read()
+                    if answer.status != 200:
+                        raise RuntimeError(f"POST /labels {answer.status}: {body[:200]!r}")
+                    latencies[i].append(time.perf_counter() - start)
+                    sent[i].append((sid, task["post_id"]))
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(coders))]
+        for t in threads:
+            t.start()
+        barrier.wait()
+        start = time.perf_counter()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - start
+        if errors:
+            raise errors[0]
+    finally:
+        server.terminate()
+        server.wait(60)
+        log.close()
+    flat = [x for row in latencies for x in row]
+    done = sum(len(row) for row in sent)
+    return {"cycles": done, "seconds": elapsed, "cycles_per_s": done / elapsed,
+            "p50_ms": percentile(flat, 0.5) * 1000, "p99_ms": percentile(flat, 0.99) * 1000,
+            "sent": {sid: (coders[i].id, post) for i, row in enumerate(sent)
+                     for sid, post in row}}
+
+
+def check_http(conn, result: dict) -> tuple[int, int, int]:
+    """(duplicate assignments, acknowledged labels missing, labels under another coder)."""
+    stored = {sid: (coder, post) for sid, coder, post in conn.run(
+        "SELECT submission_id::text, coder_id, post_id FROM labels")}
+    sent = result["sent"]
+    posts = [post for _, post in sent.values()]
+    missing = sum(1 for sid in sent if sid not in stored)
+    wrong = sum(1 for sid, who in sent.items() if sid in stored and stored[sid] != who)
+    return len(posts) - len(set(posts)), missing, wrong
 
 
 def check(conn, result: dict) -> tuple[int, int]:
@@ -232,9 +380,26 @@ def main() -> None:
                       f"p50 {result['p50_ms']:6.1f} ms   p99 {result['p99_ms']:6.1f} ms   "
                       f"duplicates {dup}   lost {lost}   ({result['cycles']} cycles in "
                       f"{result['seconds']:.1f} s)")
+            coders = reset(conn, args.cycles, args.threads)
+            floor = pgbench_floor(url, coders, args.cycles)
+            stored = conn.run("SELECT count(*) FROM labels")[0][0]
+            print(f"  {'pgbench':<9} {floor['cycles_per_s']:8.0f} cycles/s   "
+                  f"mean {floor['latency_ms']:6.1f} ms   ({floor['cycles']} cycles, "
+                  f"{stored} labels stored; {args.threads} clients, prepared statements)")
+            coders = reset(conn, args.cycles, args.threads)
+            web = http_cycles(url, coders, args.cycles, Path(tmp))
+            dup, lost, wrong = check_http(conn, web)
+            print(f"  {'HTTP':<9} {web['cycles_per_s']:8.0f} cycles/s   "
+                  f"p50 {web['p50_ms']:6.1f} ms   p99 {web['p99_ms']:6.1f} ms   "
+                  f"duplicates {dup}   lost {lost}   wrong coder {wrong}   ({web['cycles']} "
+                  f"cycles in {web['seconds']:.1f} s; {args.threads} clients, one token each, "
+                  "python -m trainset run)")
             conn.close()
-            ratio = results["service"]["cycles_per_s"] / results["bare SQL"]["cycles_per_s"]
-            print(f"  ratio service / bare SQL: {ratio:.2f}")
+            base = floor["cycles_per_s"]
+            print(f"  ratios: service / bare SQL {results['service']['cycles_per_s'] / results['bare SQL']['cycles_per_s']:.2f};"  # noqa: E501
+                  f" service / pgbench {results['service']['cycles_per_s'] / base:.2f}"
+                  f" (target >= 0.5); HTTP / pgbench {web['cycles_per_s'] / base:.2f}"
+                  " (target >= 0.25)")
             api = api_latency(url, args.api_requests)
             print(f"  API (chalice.test.Client, 1 coder, {args.api_requests} cycles): "
                   f"GET /tasks/next p50 {api['get_p50']:.1f} ms p99 {api['get_p99']:.1f} ms; "

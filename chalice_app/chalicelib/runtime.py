@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from datetime import timedelta
 from typing import Any
 
 from trainset.services.labeling import LabelingSettings
@@ -16,6 +17,7 @@ _lock = threading.Lock()
 _pool: Pool | None = None
 _overrides: dict[str, Any] = {}
 _remaining_cache: dict[str, tuple[float, int]] = {}  # shared by the requests of this process
+_settings: LabelingSettings | None = None
 
 
 def pool() -> Pool:
@@ -30,23 +32,33 @@ def pool() -> Pool:
 def configure(*, database_pool: Pool | None = None, **overrides: Any) -> None:
     """Let the local server and tests supply the pool and settings (gold_rate, lease_seconds,
     image_url) instead of the environment's."""
-    global _pool
+    global _pool, _settings
     with _lock:
         if database_pool is not None:
             _pool = database_pool
         _overrides.update(overrides)
         _remaining_cache.clear()
+        _settings = None
 
 
 def settings() -> LabelingSettings:
-    return LabelingSettings(
-        gold_rate=_overrides.get("gold_rate", float(os.environ.get("TRAINSET_GOLD_RATE", "0.1"))),
-        lease_seconds=_overrides.get(
-            "lease_seconds", int(os.environ.get("TRAINSET_LEASE_SECONDS", str(15 * 60)))
-        ),
-        image_url=_overrides.get("image_url", _default_image_url()),
-        remaining_cache=_remaining_cache,
-    )
+    """The labeling settings, built once per process (and again after ``configure``)."""
+    global _settings
+    if _settings is None:
+        with _lock:
+            if _settings is None:
+                _settings = LabelingSettings(
+                    gold_rate=_overrides.get(
+                        "gold_rate", float(os.environ.get("TRAINSET_GOLD_RATE", "0.1"))),
+                    lease_seconds=_overrides.get(
+                        "lease_seconds",
+                        int(os.environ.get("TRAINSET_LEASE_SECONDS", str(15 * 60)))),
+                    revision_window=_overrides.get("revision_window", timedelta(
+                        days=float(os.environ.get("TRAINSET_REVISION_DAYS", "7")))),
+                    image_url=_overrides.get("image_url", _default_image_url()),
+                    remaining_cache=_remaining_cache,
+                )
+    return _settings
 
 
 def _default_image_url():

@@ -114,8 +114,9 @@ def connect(settings: ConnectionSettings, application_name: str = "trainset") ->
     else:
         kwargs["host"] = settings.host
         kwargs["port"] = settings.port
-    if settings.ssl:
-        kwargs["ssl_context"] = _ssl_context(settings)
+    # sslmode=disable means no TLS at all: pg8000's default (None) would build a fresh SSL
+    # context and ask the server for TLS on every connect, a few ms each.
+    kwargs["ssl_context"] = _ssl_context(settings) if settings.ssl else False
     try:
         return Connection(**kwargs)
     except (pg8000.native.InterfaceError, pg8000.native.DatabaseError, OSError) as exc:
@@ -172,7 +173,7 @@ class Pool:
 
     STALE_AFTER_SECONDS = 30.0
 
-    def __init__(self, settings: ConnectionSettings, max_idle: int = 16) -> None:
+    def __init__(self, settings: ConnectionSettings, max_idle: int = 64) -> None:
         self.settings = settings
         self._idle: queue.LifoQueue[tuple[Connection, float]] = queue.LifoQueue(max_idle)
 
