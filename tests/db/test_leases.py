@@ -131,9 +131,9 @@ def test_two_tabs_with_gold_mixed_in_get_the_same_post(db, db_pool):
 class UnlockedStore(LabelingStore):
     """The store without the advisory lock: what any other code path leasing might do."""
 
-    def lock_leases(self, coder_id: int, family: str) -> str | None:
+    def lock_leases(self, coder_id: int, family: str) -> tuple[str | None, bool]:
         row = self.coder_by_id(coder_id)
-        return row["status"] if row else None
+        return (row["status"] if row else None), True
 
 
 def test_without_the_lock_the_database_alone_keeps_one_lease(db, db_pool):

@@ -128,13 +128,14 @@ class LabelingService:
         is left. One transaction under the coder's lease lock: concurrent calls of one coder
         queue up and the later one returns the lease the earlier one made. Should the database
         still refuse a second lease (a path that skipped the lock), roll back and look again."""
-        for _ in range(LEASE_ATTEMPTS):
+        for attempt in range(LEASE_ATTEMPTS):
             try:
                 with self.store.transaction():
-                    status = self.store.lock_leases(coder.id, family)
+                    status, expired = self.store.lock_leases(coder.id, family)
                     _require_active_status(status)
                     _require_may_lease(status, mode)
-                    self.store.free_expired_leases(coder.id, family)
+                    if expired or attempt:
+                        self.store.free_expired_leases(coder.id, family)
                     return self._lease_locked(coder, family, mode)
             except LeaseRace:
                 continue

@@ -133,21 +133,28 @@ class LabelingStore:
 
     # ---- leases ---------------------------------------------------------------------------
 
-    def lock_leases(self, coder_id: int, family: str) -> str | None:
+    def lock_leases(self, coder_id: int, family: str) -> tuple[str | None, bool]:
         """Take the coder's lease lock for ``family`` (held to the end of the transaction) and
-        return their status as committed now, or None when the coder does not exist.
+        return their status as committed now (None when the coder does not exist) and whether
+        they hold an expired lease there, so freeing costs a statement only when needed.
 
         The advisory lock queues the same coder's concurrent lease requests in a family, so the
         later one sees the lease the earlier one committed. The coder row is read FOR SHARE: a
-        status change waits for this transaction, or this one sees the new status.
+        status change waits for this transaction, or this one sees the new status. (Should a
+        lease expire between this statement's snapshot and the lease, the one-lease index
+        refuses the new one and the caller retries, freeing it then.)
         """
         rows = self.conn.run(
-            "SELECT c.status FROM lock_coder_leases(:coder, :family) AS lock, coders c"
+            "SELECT c.status, EXISTS (SELECT 1 FROM tasks t WHERE t.coder_id = :coder"
+            "   AND t.family = :family AND t.status = 'leased' AND t.lease_expires_at <= now())"
+            " OR EXISTS (SELECT 1 FROM gold_leases g WHERE g.coder_id = :coder"
+            "   AND g.family = :family AND g.done_at IS NULL AND g.lease_expires_at <= now())"
+            " FROM lock_coder_leases(:coder, :family) AS lock, coders c"
             " WHERE c.id = :coder FOR SHARE OF c",
             coder=coder_id,
             family=family,
         )
-        return rows[0][0] if rows else None
+        return (rows[0][0], bool(rows[0][1])) if rows else (None, False)
 
     def free_expired_leases(self, coder_id: int, family: str) -> None:
         """Release the coder's own expired leases in ``family`` (task slots back to open, gold
