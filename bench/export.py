@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT.parent / "shared" / "seed-data" / "labeled_tweets_child.csv"
 
-from trainset import codebook, tfrecords  # noqa: E402
+from trainset import author_features, codebook, tfrecords  # noqa: E402
 
 
 def study_rows() -> list[dict]:
@@ -88,8 +88,11 @@ def run(name: str, rows: list[dict], load_image, tmp: Path) -> None:
     tfrecords.verify(tmp / name, manifest["shards"], spec, gzip)
     verify_s = time.perf_counter() - start
     start = time.perf_counter()
+    stats = author_features.user_stats("child", rows)
     prebuilt = [tfrecords.post_example(r, load_image(r["image_key"]) if images else None,
-                                       images, None, "is_child") for r in rows]
+                                       images, None, "is_child",
+                                       tfrecords.AuthorFeatures(*stats[str(r["post_id"])]))
+                for r in rows]
     build_s = time.perf_counter() - start
     start = time.perf_counter()
     tfrecords.write_shards({"train": prebuilt}, "bench", tmp / f"{name}-shards",

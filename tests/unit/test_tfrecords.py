@@ -183,3 +183,30 @@ def test_wire_encoding_matches_tensorflows_deterministic_serialisation():
         feature={k: tf_feature(v) for k, v in values.items()})).SerializeToString(
         deterministic=True)
     assert ours == reference
+
+
+def test_author_features_reach_the_records(tmp_path):
+    import pandas as pd
+
+    data = rows(6)
+    for i, r in enumerate(data):
+        r["author"] = "ann" if i < 4 else ("bob" if i == 4 else None)
+    pd.DataFrame({"author": ["ann"], "vector": [[0.5, -1.0, 2.0]]}).to_parquet(
+        tmp_path / "authors.parquet")
+    manifest = export_posts(data, "child", tmp_path / "out",
+                            ExportSettings(author_vectors=str(tmp_path / "authors.parquet")))
+    assert manifest["author_vectors"]["posts_with_vector"] == 4
+    records, _ = read_back(tmp_path / "out")
+    by_id = {r["post_id"].numpy().decode(): r for r in records}
+    # ann wrote p00000-p00003; p00000 and p00002 are children: for p00000 one of the other
+    # three posts is a child.
+    first = by_id["p00000"]
+    assert first["user_posts"].numpy() == 3
+    assert first["user_stats"].numpy()[0] == pytest.approx(1 / 3)  # any child
+    assert first["vectors"].numpy().tolist() == [0.5, -1.0, 2.0]
+    assert first["vectors_mask"].numpy() == 1
+    lone = by_id["p00004"]
+    assert lone["user_posts"].numpy() == 0 and lone["vectors_mask"].numpy() == 0
+    assert lone["vectors"].numpy().tolist() == [0.0, 0.0, 0.0]
+    meaning = json.loads((tmp_path / "out" / "features.json").read_text())["meaning"]
+    assert "left out" in meaning["user_stats"] and "vectors_mask" in meaning

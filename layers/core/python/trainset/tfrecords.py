@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from trainset import __version__, codebook
+from trainset import __version__, author_features, codebook
 
 SPLITS = ("train", "validation", "test")
 FACE_AGES = ("baby", "toddler", "elementary", "middle", "high", "adult", "none")
@@ -47,6 +47,7 @@ class ExportSettings:
     vocabulary: str | None = None  # a WordPiece vocab.txt for token ids
     max_length: int = 128
     salt: str = "trainset-split-v1"
+    author_vectors: str | None = None  # Parquet or .npz of author embeddings (vectors)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,7 +72,8 @@ def _tf() -> Any:
     return tf
 
 
-def feature_spec(family: str, images: bool, max_length: int | None) -> dict[str, Any]:
+def feature_spec(family: str, images: bool, max_length: int | None,
+                 vector_size: int | None = None) -> dict[str, Any]:
     """The parsing spec of a post record (what ``features.json`` documents)."""
     tf = _tf()
     fam = codebook.family(family)
@@ -88,7 +90,13 @@ def feature_spec(family: str, images: bool, max_length: int | None) -> dict[str,
         "confidence": tf.io.FixedLenFeature([], tf.float32),
         "sampling_weight": tf.io.FixedLenFeature([], tf.float32, default_value=0.0),
         "n_coders": tf.io.FixedLenFeature([], tf.int64),
+        "user_stats": tf.io.FixedLenFeature([len(author_features.USER_STATS[family])],
+                                            tf.float32),
+        "user_posts": tf.io.FixedLenFeature([], tf.int64),
     }
+    if vector_size:
+        spec["vectors"] = tf.io.FixedLenFeature([vector_size], tf.float32)
+        spec["vectors_mask"] = tf.io.FixedLenFeature([], tf.int64)
     if images:
         spec.update({
             "image/encoded": tf.io.FixedLenFeature([], tf.string, default_value=""),
@@ -116,6 +124,13 @@ def feature_meanings(family: str) -> dict[str, str]:
         "soft_labels": "P(slot) for each slot of labels, from the consensus posteriors",
         "detail_labels": f"multi-hot with one slot per codebook option group: {detail}",
         "detail_soft_labels": "P(slot) for each slot of detail_labels",
+        "user_stats": "for the post's author, the share of the author's other posts in this "
+        "dataset with each of: " + ", ".join(author_features.USER_STATS[family])
+        + " (the post itself left "
+        "out; zeros when the author has no other post)",
+        "user_posts": "how many other posts of the author user_stats is computed from",
+        "vectors": "the author's embedding from the vectors file (zeros when none)",
+        "vectors_mask": "1 when the author had a vector in the file, else 0",
     }
 
 
@@ -145,6 +160,14 @@ def describe(spec: Mapping[str, Any]) -> dict[str, Any]:
         out[name] = {"dtype": feature.dtype.name, "shape": list(feature.shape),
                      "default": default}
     return out
+
+
+def spec_from_description(described: Mapping[str, Any]) -> dict[str, Any]:
+    """The parsing spec ``features.json`` describes (the inverse of ``describe``)."""
+    tf = _tf()
+    return {name: tf.io.FixedLenFeature(f["shape"], getattr(tf, f["dtype"]),
+                                        default_value=f["default"])
+            for name, f in described.items()}
 
 
 def image_size(data: bytes) -> tuple[int, int, int]:
@@ -208,7 +231,8 @@ def _example(features: Mapping[str, bytes]) -> bytes:
 
 
 def post_example(row: Mapping[str, Any], image: bytes | None, images: bool,
-                 tokens: tuple[list[int], list[int]] | None, gate: str) -> bytes:
+                 tokens: tuple[list[int], list[int]] | None, gate: str,
+                 author: AuthorFeatures | None = None) -> bytes:
     """One post record, serialised deterministically (the same bytes on every run).
     ``labels``/``soft_labels`` follow the study's layout; ``detail_*`` the codebook's."""
     features = {
@@ -234,7 +258,23 @@ def post_example(row: Mapping[str, Any], image: bytes | None, images: bool,
     if tokens is not None:
         features["token_ids"] = _feature(tokens[0])
         features["attention_mask"] = _feature(tokens[1])
+    if author is not None:
+        features["user_stats"] = _feature([float(v) for v in author.stats])
+        features["user_posts"] = _feature(int(author.other_posts))
+        if author.vector is not None:
+            features["vectors"] = _feature([float(v) for v in author.vector])
+            features["vectors_mask"] = _feature(int(author.has_vector))
     return _example(features)
+
+
+@dataclass(frozen=True)
+class AuthorFeatures:
+    """A post's author features (``trainset.author_features``)."""
+
+    stats: Sequence[float]
+    other_posts: int
+    vector: Sequence[float] | None = None  # None: no vectors file was given
+    has_vector: bool = False
 
 
 def face_age(multi_hot: Sequence[int], family: str = "child") -> list[int]:
@@ -356,7 +396,12 @@ def export_posts(
     gzip = (not images) if settings.gzip is None else settings.gzip
     vocabulary = Vocabulary.from_file(Path(settings.vocabulary)) if settings.vocabulary else None
     max_length = settings.max_length if vocabulary else None
-    spec = feature_spec(family, images, max_length)
+    stats = author_features.user_stats(family, rows)
+    vectors = (author_features.load_vectors(Path(settings.author_vectors))
+               if settings.author_vectors else None)
+    vector_size = len(next(iter(vectors.values()))) if vectors else None
+    spec = feature_spec(family, images, max_length, vector_size)
+    authors_with_vectors = 0
     splits = {s: SplitRecords(label_counts=[0] * len(fam.study_slots),
                               detail_counts=[0] * len(fam.slots)) for s in SPLITS}
     missing_images = 0
@@ -367,7 +412,13 @@ def export_posts(
             missing_images += image is None
         tokens = vocabulary.encode(str(row["text"]), settings.max_length) if vocabulary else None
         split = splits[split_of(str(row["post_id"]), settings.fractions, settings.salt)]
-        split.records.append(post_example(row, image, images, tokens, fam.gate.name))
+        shares, others = stats[str(row["post_id"])]
+        vector = vectors.get(str(row.get("author"))) if vectors is not None else None
+        authors_with_vectors += vector is not None
+        author = AuthorFeatures(shares, others,
+                                (vector or [0.0] * vector_size) if vectors is not None else None,
+                                vector is not None)
+        split.records.append(post_example(row, image, images, tokens, fam.gate.name, author))
         for i, v in enumerate(row["study_labels"]):
             split.label_counts[i] += int(v)
         for i, v in enumerate(row["multi_hot"]):
@@ -385,6 +436,9 @@ def export_posts(
         "compression": "GZIP" if gzip else None,
         "images": images,
         "missing_images": missing_images,
+        "author_vectors": ({"file": Path(settings.author_vectors).name, "size": vector_size,
+                            "posts_with_vector": authors_with_vectors}
+                           if vectors is not None else None),
         "splits": {s: {"records": len(r.records),
                        "labels": dict(zip(slot_names, r.label_counts, strict=True)),
                        "detail_labels": dict(zip(detail_names, r.detail_counts, strict=True))}

@@ -85,8 +85,7 @@ def verify_step(blobs: Any, event: dict) -> dict:
     """Download the family's shards and read every record back (checksums, counts, parse)."""
     manifest = json.loads(blobs.get(event["manifest_key"]))
     features = json.loads(blobs.get(event["prefix"] + "features.json"))
-    max_length = (features["features"].get("token_ids") or {}).get("shape", [None])[0]
-    spec = tfrecords.feature_spec(event["family"], manifest["images"], max_length)
+    spec = tfrecords.spec_from_description(features["features"])
     with tempfile.TemporaryDirectory() as tmp:
         for shard in manifest["shards"]:
             (Path(tmp) / shard["file"]).write_bytes(blobs.get(event["prefix"] + shard["file"]))
