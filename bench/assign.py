@@ -66,29 +66,45 @@ def reset(conn, n_posts: int, n_coders: int) -> list[Coder]:
 
 def run_threads(url: str, coders: list[Coder], cycles: int,
                 make_cycle: Callable) -> dict:
-    """Run ``cycles`` next+submit cycles split across one thread per coder."""
+    """Run ``cycles`` next+submit cycles through ``make_cycle(conn, coder)``, split across
+    one thread (and database connection) per coder."""
+
+    def open_cycle(coder: Coder) -> tuple[Callable[[], Any], Callable[[], None]]:
+        conn = connect(parse_url(url))
+        return make_cycle(conn, coder), conn.close
+
+    result = timed_threads(coders, cycles, open_cycle)
+    result["served"] = [p for row in result.pop("results") for p in row]
+    return result
+
+
+def timed_threads(coders: list[Coder], cycles: int,
+                  open_cycle: Callable[[Coder], tuple[Callable[[], Any], Callable[[], None]]]
+                  ) -> dict:
+    """One thread per coder, all released at once, running ``cycles`` in all: each thread's
+    cycle returns what it served (None: nothing left). Cycles/s and latency percentiles;
+    ``results`` holds what each coder's cycles returned."""
     per_thread = [cycles // len(coders) + (i < cycles % len(coders)) for i in range(len(coders))]
     latencies: list[list[float]] = [[] for _ in coders]
-    served: list[list[str]] = [[] for _ in coders]
+    results: list[list[Any]] = [[] for _ in coders]
     errors: list[BaseException] = []
     barrier = threading.Barrier(len(coders) + 1)
 
     def worker(i: int) -> None:
-        conn = connect(parse_url(url))
-        cycle = make_cycle(conn, coders[i])
+        cycle, close = open_cycle(coders[i])
         try:
             barrier.wait()
             for _ in range(per_thread[i]):
                 start = time.perf_counter()
-                post_id = cycle()
-                latencies[i].append(time.perf_counter() - start)
-                if post_id is None:
+                served = cycle()
+                if served is None:
                     break
-                served[i].append(post_id)
+                latencies[i].append(time.perf_counter() - start)
+                results[i].append(served)
         except BaseException as exc:
             errors.append(exc)
         finally:
-            conn.close()
+            close()
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(coders))]
     for t in threads:
@@ -101,14 +117,14 @@ def run_threads(url: str, coders: list[Coder], cycles: int,
     if errors:
         raise errors[0]
     flat = [x for row in latencies for x in row]
-    all_served = [p for row in served for p in row]
+    done = sum(len(row) for row in results)
     return {
-        "cycles": len(all_served),
+        "cycles": done,
         "seconds": elapsed,
-        "cycles_per_s": len(all_served) / elapsed,
+        "cycles_per_s": done / elapsed,
         "p50_ms": percentile(flat, 0.50) * 1000,
         "p99_ms": percentile(flat, 0.99) * 1000,
-        "served": all_served,
+        "results": results,
     }
 
 
@@ -310,64 +326,41 @@ def http_cycles(url: str, coders: list[Coder], cycles: int, tmp: Path) -> dict:
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the local server did not start; see " + str(tmp)) from None
                 time.sleep(0.2)
-        per = [cycles // len(coders) + (i < cycles % len(coders)) for i in range(len(coders))]
-        latencies: list[list[float]] = [[] for _ in coders]
-        sent: list[list[tuple[str, str]]] = [[] for _ in coders]
-        errors: list[BaseException] = []
-        barrier = threading.Barrier(len(coders) + 1)
 
-        def worker(i: int) -> None:
-            coder = coders[i]
+        def open_cycle(coder: Coder) -> tuple[Callable[[], Any], Callable[[], None]]:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             headers = {"Authorization": "Bearer " + tokens.mint(coder.id, coder.name, secret),
                        "Content-Type": "application/json"}
-            try:
-                barrier.wait()
-                for _ in range(per[i]):
-                    start = time.perf_counter()
-                    conn.request("GET", "/api/tasks/next?family=child", headers=headers)
-                    answer = conn.getresponse()
-                    body = answer.read()
-                    if answer.status != 200:
-                        raise RuntimeError(f"GET /tasks/next {answer.status}: {body[:200]!r}")
-                    task = json.loads(body)["task"]
-                    if task is None:
-                        break
-                    sid = str(uuid.uuid4())
-                    conn.request("POST", "/api/labels", headers=headers, body=json.dumps({
-                        "submission_id": sid, "post_id": task["post_id"], "family": "child",
-                        "answers": ANSWERS}))
-                    answer = conn.getresponse()
-                    body = answer.read()
-                    if answer.status != 200:
-                        raise RuntimeError(f"POST /labels {answer.status}: {body[:200]!r}")
-                    latencies[i].append(time.perf_counter() - start)
-                    sent[i].append((sid, task["post_id"]))
-            except BaseException as exc:
-                errors.append(exc)
-            finally:
-                conn.close()
 
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(coders))]
-        for t in threads:
-            t.start()
-        barrier.wait()
-        start = time.perf_counter()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - start
-        if errors:
-            raise errors[0]
+            def cycle() -> tuple[str, str] | None:
+                conn.request("GET", "/api/tasks/next?family=child", headers=headers)
+                answer = conn.getresponse()
+                body = answer.read()
+                if answer.status != 200:
+                    raise RuntimeError(f"GET /tasks/next {answer.status}: {body[:200]!r}")
+                task = json.loads(body)["task"]
+                if task is None:
+                    return None
+                sid = str(uuid.uuid4())
+                conn.request("POST", "/api/labels", headers=headers, body=json.dumps({
+                    "submission_id": sid, "post_id": task["post_id"], "family": "child",
+                    "answers": ANSWERS}))
+                answer = conn.getresponse()
+                body = answer.read()
+                if answer.status != 200:
+                    raise RuntimeError(f"POST /labels {answer.status}: {body[:200]!r}")
+                return sid, task["post_id"]
+
+            return cycle, conn.close
+
+        result = timed_threads(coders, cycles, open_cycle)
     finally:
         server.terminate()
         server.wait(60)
         log.close()
-    flat = [x for row in latencies for x in row]
-    done = sum(len(row) for row in sent)
-    return {"cycles": done, "seconds": elapsed, "cycles_per_s": done / elapsed,
-            "p50_ms": percentile(flat, 0.5) * 1000, "p99_ms": percentile(flat, 0.99) * 1000,
-            "sent": {sid: (coders[i].id, post) for i, row in enumerate(sent)
-                     for sid, post in row}}
+    result["sent"] = {sid: (coders[i].id, post) for i, row in enumerate(result.pop("results"))
+                      for sid, post in row}
+    return result
 
 
 def check_http(conn, result: dict) -> tuple[int, int, int]:

@@ -3,19 +3,14 @@
 import http.client
 import json
 import socket
-import threading
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
 
-from chalicelib import runtime
+from tests.api import live
 from tests.api.conftest import auth
+from tests.api.live import serve_site
 from tests.factories import CHILD_YES, make_campaign, make_coder, make_posts
-from trainset.blobs.local import LocalBlobs
-from trainset.cli import repo_root
-from trainset.local.server import LocalServer, make_gateway
 from trainset.web_headers import API_HEADERS, LOCAL_PAGE_HEADERS
 
 READ_TIMEOUT = 1.0  # seconds; short so the slow-client tests end quickly
@@ -23,28 +18,12 @@ READ_TIMEOUT = 1.0  # seconds; short so the slow-client tests end quickly
 
 @pytest.fixture()
 def server(db_pool, tmp_path):
-    from app import app
-
-    blobs = LocalBlobs(tmp_path / "blobs")
-    runtime.configure(database_pool=db_pool, gold_rate=0.0, lease_seconds=600,
-                      image_url=blobs.url)
-    srv = LocalServer(("127.0.0.1", 0), gateway=make_gateway(app),
-                      site_dir=repo_root() / "static_site", blobs=blobs,
-                      read_timeout=READ_TIMEOUT)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}", blobs
-    srv.shutdown()
-    srv.server_close()
+    with serve_site(db_pool, tmp_path, read_timeout=READ_TIMEOUT) as site:
+        yield site
 
 
 def fetch(url, method="GET", body=None, headers=None):
-    request = urllib.request.Request(url, method=method, data=body, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.headers, response.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.headers, err.read()
+    return live.fetch(url, method, body, headers, timeout=10)
 
 
 def test_page_config_and_api(server):
