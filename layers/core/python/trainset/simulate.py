@@ -101,3 +101,111 @@ def load_coders(family: str, path: Any = None) -> list[SimulatedCoder]:
 def careless_coder(family: str, name: str = "careless") -> SimulatedCoder:
     """A coder who answers nearly at random (right 55% of the time on every item)."""
     return SimulatedCoder(name, family, default=(0.55, 0.55))
+
+
+# Age groups among the study's child posts (single-group labels in labeled_tweets_child.csv:
+# baby 6,880, general 4,082, toddler 4,019, high 3,184, middle 1,685, elementary 1,221,
+# unsure 756, school age 404), so simulated children are as old as the study's were.
+AGE_SHARES = (
+    (codebook.AGE_BABY, 6880), (codebook.AGE_GENERAL, 4082), (codebook.AGE_TODDLER, 4019),
+    (codebook.AGE_HIGH, 3184), (codebook.AGE_MIDDLE, 1685), (codebook.AGE_ELEMENTARY, 1221),
+    (codebook.AGE_UNSURE, 756), (codebook.AGE_SCHOOL, 404),
+)
+_WORDS = ("park", "morning", "school", "rain", "air", "smoke", "heat", "walk", "bus", "lunch",
+          "garden", "river", "clinic", "yard", "street", "story", "week", "summer", "noise",
+          "water", "dust", "field", "city", "home", "trip", "game", "class", "day", "night")
+
+
+@dataclass
+class SimulatedPost:
+    """A corpus row with its true answers (what a perfect coder would say)."""
+
+    row: dict[str, Any]
+    truth: dict[str, Any]
+
+
+def child_truth(rng: random.Random, yield_share: float) -> dict[str, Any]:
+    """True child answers for a post of a keyword whose share of child posts is known."""
+    if rng.random() >= yield_share:
+        return {"is_child": False}
+    ages = [a for a, _ in AGE_SHARES]
+    weights = [w for _, w in AGE_SHARES]
+    return {"is_child": True, "age": [rng.choices(ages, weights)[0]]}
+
+
+def child_corpus(yields: Mapping[str, float], per_keyword: int, seed: int,
+                 prefix: str = "s") -> list[SimulatedPost]:
+    """``per_keyword`` posts for each keyword, true answers drawn from its yield (share of
+    child posts, 0..1), texts unique enough to pass the near-duplicate filter, and authors
+    who write several posts (for the author features)."""
+    rng = random.Random(seed)
+    posts = []
+    for k, (keyword, share) in enumerate(sorted(yields.items())):
+        for i in range(per_keyword):
+            words = " ".join(rng.choice(_WORDS) for _ in range(8))
+            post_id = f"{prefix}{k:03d}-{i:05d}"
+            posts.append(SimulatedPost(
+                {"id": post_id, "text": f"{keyword}: {words} {rng.randrange(10**9)}",
+                 "keyword": keyword, "family": "child",
+                 "author": f"author{rng.randrange(max(1, per_keyword * len(yields) // 4))}"},
+                child_truth(rng, share)))
+    return posts
+
+
+def gold_set(posts: list[SimulatedPost], purpose: str) -> list[dict[str, Any]]:
+    """Gold rows (``gold import``'s columns) from posts whose truth is known."""
+    import json
+
+    return [{"id": p.row["id"], "text": p.row["text"], "family": "child",
+             "keyword": p.row["keyword"], "answers": json.dumps(p.truth),
+             "rationale": f"{purpose} post: "
+             + ("a child is shown" if p.truth["is_child"] else "no child")} for p in posts]
+
+
+def label_over_http(base_url: str, token: str, coder: SimulatedCoder,
+                    truth: Mapping[str, Mapping[str, Any]], rng: random.Random,
+                    mode: str = "work", limit: int | None = None) -> int:
+    """Label through the API as a coder would, until the queue is empty (or ``limit``):
+    next task, answer with the coder's error rates, submit (resending the same submission
+    on a 503). Returns how many labels the server acknowledged."""
+    import http.client
+    import json
+    import time
+    import uuid
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    headers = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+
+    def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        for _ in range(60):
+            conn.request(method, parts.path + path, headers=headers,
+                         body=None if body is None else json.dumps(body))
+            response = conn.getresponse()
+            data = json.loads(response.read() or b"null")
+            if response.status != 503:
+                return response.status, data
+            time.sleep(0.5)
+        raise RuntimeError(f"{method} {path}: the server stayed unavailable")
+
+    done = 0
+    try:
+        while limit is None or done < limit:
+            status, body = call("GET", f"/tasks/next?family={coder.family}&mode={mode}")
+            if status != 200:
+                raise RuntimeError(f"next task: {status} {body}")
+            task = body["task"]
+            if task is None:
+                break
+            answers = coder.answer(truth[task["post_id"]], rng)
+            status, body = call("POST", "/labels", {
+                "submission_id": str(uuid.uuid4()), "post_id": task["post_id"],
+                "family": coder.family, "answers": answers,
+                "seconds_spent": round(rng.uniform(3, 40), 1)})
+            if status != 200:
+                raise RuntimeError(f"submit: {status} {body}")
+            done += 1
+    finally:
+        conn.close()
+    return done
