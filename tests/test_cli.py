@@ -130,3 +130,38 @@ def test_quality_report_and_export_commands(db, database_url, tmp_path):
     files = run_cli(["consensus", "--labels", str(tmp_path / "none.csv"), "--out",
                      str(tmp_path / "c.csv")], database_url, tmp_path)
     assert files.returncode == 2 and "cannot read" in files.stderr
+
+
+def test_labels_import_help():
+    result = subprocess.run([sys.executable, "-m", "trainset", "labels", "import", "--help"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "usage:" in result.stdout
+    assert "--source" in result.stdout and "labelstudio" in result.stdout
+
+
+def test_labels_import_through_the_cli(db, database_url, tmp_path):
+    from tests.factories import make_posts
+
+    make_posts(db, 3, prefix="s")
+    wide = tmp_path / "study.csv"
+    wide.write_text("is_child,age,id\nFalse,[''],s00000\nTrue,['Unsure'],s00001\n"
+                    "True,[''],s00002\nFalse,[''],missing1\n")
+    rejects = tmp_path / "rejects.csv"
+    args = ["labels", "import", str(wide), "--family", "child", "--source", "study",
+            "--rejects", str(rejects)]
+    first = run_cli(args, database_url, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "4 labels read, 2 stored, 0 already there, 2 rejected" in first.stdout
+    assert "rejected (invalid label (age: pick at least one option)): 1" in first.stdout
+    assert "rejected (post not in the corpus): 1" in first.stdout
+    assert "token" not in first.stdout.lower() and "token" not in first.stderr.lower()
+    assert len(rejects.read_text().splitlines()) == 3
+    again = run_cli(args, database_url, tmp_path)
+    assert "2 stored" not in again.stdout and "0 stored, 2 already there" in again.stdout
+    assert db.run("SELECT count(*) FROM labels WHERE kind = 'imported'") == [[2]]
+
+    bad = run_cli(["labels", "import", str(tmp_path / "none.csv"), "--family", "child",
+                   "--source", "study"], database_url, tmp_path)
+    assert bad.returncode == 2 and "no such file" in bad.stderr
+    assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+

@@ -56,3 +56,44 @@ def test_labels_are_append_only(db):
         db.run("UPDATE labels SET answers = '{}'::jsonb")
     with pytest.raises(Exception, match="append-only"):
         db.run("DELETE FROM labels")
+
+
+def test_imported_labels_migration_applies_on_top_of_existing_data(db, database_url, tmp_path):
+    """0007 on a database that already holds live labels: they stay valid and visible, and
+    the new kind needs its provenance."""
+    import dataclasses
+
+    from tests.conftest import admin_identifier
+    from trainset.store.db import connect, parse_url
+
+    before = tmp_path / "sql"
+    before.mkdir()
+    for m in load(default_sql_dir()):
+        if m.version < "0007":
+            (before / f"{m.version}_{m.name}.sql").write_text(m.sql)
+    name = "trainset_mig_0007_probe"
+    db.run("DROP DATABASE IF EXISTS " + admin_identifier(name))
+    db.run("CREATE DATABASE " + admin_identifier(name))
+    conn = connect(dataclasses.replace(parse_url(database_url), database=name))
+    try:
+        migrate(conn, before)
+        conn.run("INSERT INTO coders (name, status) VALUES ('ana', 'certified')")
+        conn.run("INSERT INTO posts (id, text, text_hash) VALUES ('p1', 'a post', 'h')")
+        conn.run("INSERT INTO labels (submission_id, post_id, family, coder_id, revision, kind,"
+                 " answers, coder_status) VALUES (gen_random_uuid(), 'p1', 'child', 1, 1,"
+                 " 'task', '{\"is_child\": false}', 'certified')")
+        assert [v.split("_")[0] for v in migrate(conn)] == [
+            m.version for m in load(default_sql_dir()) if m.version >= "0007"]
+        assert conn.run("SELECT post_id, kind, import_id, import_location"
+                        " FROM current_labels") == [["p1", "task", None, None]]
+        with pytest.raises(pg8000.native.DatabaseError, match="labels_imported_provenance"):
+            conn.run("INSERT INTO labels (submission_id, post_id, family, coder_id, revision,"
+                     " kind, answers, coder_status) VALUES (gen_random_uuid(), 'p1', 'child',"
+                     " 1, 2, 'imported', '{\"is_child\": false}', 'certified')")
+        with pytest.raises(pg8000.native.DatabaseError, match="labels_kind_check"):
+            conn.run("INSERT INTO labels (submission_id, post_id, family, coder_id, revision,"
+                     " kind, answers, coder_status) VALUES (gen_random_uuid(), 'p1', 'child',"
+                     " 1, 2, 'copied', '{\"is_child\": false}', 'certified')")
+    finally:
+        conn.close()
+        db.run("DROP DATABASE IF EXISTS " + admin_identifier(name) + " WITH (FORCE)")

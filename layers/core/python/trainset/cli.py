@@ -399,6 +399,26 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_labels_import(args: argparse.Namespace) -> int:
+    from trainset.services.label_import import import_labels
+    from trainset.store.label_import import LabelImportStore
+    from trainset.store.migrations import migrate
+
+    with _connection() as conn:
+        migrate(conn)
+        try:
+            summary = import_labels(
+                LabelImportStore(conn), Path(args.file), family=args.family,
+                source=args.source, fmt=args.format, rejects_path=Path(args.rejects),
+                progress=_progress_bar)
+        finally:
+            while _open_bars:
+                _open_bars.pop().close()
+    for line in summary.lines():
+        _say(line)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m trainset",
@@ -505,6 +525,30 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--campaign", help="campaign name (default: the family's newest)")
     est.add_argument("--out", help="also save every figure to this CSV")
     est.set_defaults(func=cmd_estimate)
+
+    labels = sub.add_parser("labels", help="labels made elsewhere")
+    labels_sub = labels.add_subparsers(dest="labels_command", required=True, metavar="ACTION")
+    limp = labels_sub.add_parser(
+        "import", help="import prior labels (long CSV, the study's wide CSV, Label Studio JSON)",
+        description="Stores labels made elsewhere beside live work (kind 'imported': no tasks, "
+        "no leases), each checked against the codebook, with its source, file and line. "
+        "Formats: long (post_id,coder_id,field,value, as 'consensus' reads), wide (id and one "
+        "column per question, True/False and lists like ['Unsure']; no coder_id column: one "
+        "coder named after the source, a post's 2nd, 3rd... row going to SOURCE.2, "
+        "SOURCE.3), labelstudio (a JSON export: post id in data.id, text in data.text, "
+        "from_name is the question, value.choices the options, completed_by the coder). "
+        "Coders are named SOURCE.CODER and cannot sign in. Posts must exist, or are created "
+        "from the row's text. Re-importing the same file stores nothing new.",
+    )
+    limp.add_argument("file", metavar="FILE")
+    limp.add_argument("--family", required=True, choices=FAMILY_NAMES)
+    limp.add_argument("--source", required=True, metavar="NAME",
+                      help="where the labels come from (1-32 letters, digits, _ -), e.g. study")
+    limp.add_argument("--format", choices=("long", "wide", "labelstudio"),
+                      help="default: from the extension and columns")
+    limp.add_argument("--rejects", default="trainset-label-rejects.csv",
+                      help="where rejected labels are written (default: %(default)s)")
+    limp.set_defaults(func=cmd_labels_import)
 
     from trainset import cli_images, cli_pipeline, cli_quality
 

@@ -278,13 +278,14 @@ class CorpusStore:
         return dict(rows[0][0] or {}) if rows else {}
 
     def campaign_labels(self, campaign_id: int) -> list[list[Any]]:
-        """Current real-task labels of the campaign's posts: post, stratum, keyword, answers."""
+        """Current real-task and imported (prior) labels of the campaign's posts: post,
+        stratum, keyword, answers. Gold and practice answers score coders and are left out."""
         return self.conn.run(
             "SELECT cp.post_id, cp.stratum, p.keyword, l.answers"
             " FROM campaign_posts cp JOIN posts p ON p.id = cp.post_id"
             " JOIN campaigns c ON c.id = cp.campaign_id"
             " JOIN current_labels l ON l.post_id = cp.post_id AND l.family = c.family"
-            "   AND l.kind = 'task'"
+            "   AND l.kind IN ('task', 'imported')"
             " WHERE cp.campaign_id = :cid ORDER BY cp.post_id",
             cid=campaign_id,
         )

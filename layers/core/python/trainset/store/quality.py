@@ -26,8 +26,9 @@ class QualityStore:
 
     def family_labels(self, family: str, since: datetime | None = None,
                       until: datetime | None = None) -> list[dict[str, Any]]:
-        """Current labels of the family (latest revision per post and coder), every kind,
-        with the coder's name and status at labeling time.
+        """Current labels of the family (latest revision per post and coder), every kind
+        (imported prior labels too, with their ``source``; None for live labels), with the
+        coder's name and status at labeling time.
 
         ``since``/``until`` select by the time of the first label (revision 1), which each row
         carries as ``first_labeled_at``: a post is counted once, on the day it was first
@@ -36,8 +37,10 @@ class QualityStore:
         rows = self.conn.run(
             "SELECT l.id, l.post_id, l.family, l.coder_id, c.name AS coder, l.kind,"
             " l.coder_status, l.answers, l.created_at, l.seconds_spent, l.revision,"
-            " f.created_at AS first_labeled_at"
+            " f.created_at AS first_labeled_at, src.name AS source"
             " FROM current_labels l JOIN coders c ON c.id = l.coder_id"
+            " LEFT JOIN label_imports li ON li.id = l.import_id"
+            " LEFT JOIN label_sources src ON src.id = li.source_id"
             " JOIN labels f ON f.post_id = l.post_id AND f.family = l.family"
             "  AND f.coder_id = l.coder_id AND f.revision = 1"
             " WHERE l.family = :family"
