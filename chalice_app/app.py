@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice import Chalice, CORSConfig
 
-from chalicelib import routes_images, routes_labeling, routes_manager, routes_meta
+from chalicelib import routes_gold, routes_images, routes_labeling, routes_manager, routes_meta
 
 
 class RequestLocalChalice(Chalice):
@@ -41,5 +41,6 @@ app.api.cors = CORSConfig(
     allow_headers=["Authorization", "Content-Type"],
     max_age=600,
 )
-for blueprint in (routes_meta.bp, routes_labeling.bp, routes_manager.bp, routes_images.bp):
+for blueprint in (routes_meta.bp, routes_labeling.bp, routes_manager.bp, routes_images.bp,
+                  routes_gold.bp):
     app.register_blueprint(blueprint)

@@ -165,3 +165,49 @@ def test_labels_import_through_the_cli(db, database_url, tmp_path):
     assert bad.returncode == 2 and "no such file" in bad.stderr
     assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
+
+@pytest.mark.parametrize("args", [["gold", "import", "--help"], ["gold", "list", "--help"],
+                                  ["gold", "export", "--help"]])
+def test_gold_commands_have_help(args, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "trainset", *args], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and "usage:" in result.stdout
+
+
+def test_gold_import_list_export_as_a_manager_would(db, database_url, tmp_path):
+    import json
+
+    yes = json.dumps({"is_child": True, "age": ["1 to 4 years (toddler/pre-school)"]})
+    gold = tmp_path / "practice.csv"
+    gold.write_text(
+        "id,text,family,answers,rationale\n"
+        f'pr1,A toddler in the sandbox,child,"{yes.replace(chr(34), chr(34) * 2)}",a toddler\n'
+        'pr2,Only adults here,child,"{""is_child"": false}",no child\n'
+        'pr3,Broken,child,"{""is_child"": tru",\n', encoding="utf-8")
+    rejects = tmp_path / "rejects.csv"
+    imported = run_cli(["gold", "import", str(gold), "--purpose", "practice", "--rejects",
+                        str(rejects)], database_url, tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    assert "2 new, 0 updated, 0 unchanged, 1 rejected" in imported.stdout
+    assert "bad JSON in answers" in rejects.read_text()
+    assert db.run("SELECT post_id, purpose FROM gold_posts ORDER BY post_id") == [
+        ["pr1", "practice"], ["pr2", "practice"]]
+
+    listed = run_cli(["gold", "list", "--family", "child"], database_url, tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "pr1" in listed.stdout and "A toddler in the sandbox" in listed.stdout
+    assert '"is_child": false' in listed.stdout and "2 gold post(s)" in listed.stdout
+
+    out = tmp_path / "export.jsonl"
+    exported = run_cli(["gold", "export", "--out", str(out)], database_url, tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    again = run_cli(["gold", "import", str(out), "--purpose", "practice"], database_url,
+                    tmp_path)
+    assert "0 new, 0 updated, 2 unchanged, 0 rejected" in again.stdout
+
+    wrong = tmp_path / "posts.csv"
+    wrong.write_text("id,text\nx,hello\n")
+    bad = run_cli(["gold", "import", str(wrong), "--purpose", "qa"], database_url, tmp_path)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert f"{wrong}: no 'family' or 'answers' column" in bad.stderr
+    assert "nothing was imported" in bad.stderr

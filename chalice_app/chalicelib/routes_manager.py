@@ -57,9 +57,12 @@ def update_coder(request: Request, inputs: Inputs) -> Any:
 
 @endpoint(bp, BY_NAME["progress"])
 def progress(request: Request, inputs: Inputs) -> Any:
+    from trainset.services.gold import with_practice_overview
+    from trainset.store.corpus import CorpusStore
+
     with services() as (store, _, admin):
         require_manager(current_coder(request, store))
-        return admin.progress()
+        return with_practice_overview(admin.progress(), CorpusStore(store.conn))
 
 
 def report_window(query: dict[str, Any], today: date) -> tuple[date, date, datetime, datetime]:

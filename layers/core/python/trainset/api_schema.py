@@ -129,6 +129,35 @@ REPORT_QUERY = _object({"from": {**DATE, "description": "Default: 27 days before
                         "to": {**DATE, "description": "Default: today (UTC); not before from"},
                         "family": FAMILY})
 
+MAX_GOLD_CONTENT = 60_000  # characters; below the 64 KiB body limit, so too long is a 400
+GOLD_PURPOSE: dict[str, Any] = {"type": "string", "enum": ["practice", "qa"],
+                                "description": "practice: trains new coders, with feedback; "
+                                "qa: mixed unseen into real work to score coders"}
+GOLD_IMPORT: dict[str, Any] = _object({
+    "purpose": GOLD_PURPOSE,
+    "format": {"type": "string", "enum": ["csv", "jsonl"]},
+    "content": {"type": "string", "minLength": 1, "maxLength": MAX_GOLD_CONTENT,
+                "description": "The whole file's text. Columns: id, text, family, answers (a "
+                "JSON object exactly as POST /labels takes it; in CSV a JSON string), optional "
+                "rationale, keyword, image_key or image_url, author, created_at, purpose (must "
+                "equal purpose). At most 60,000 characters, and the whole request body at most "
+                "64 KiB as sent (413 beyond): import larger sets with `python -m trainset gold "
+                "import`."},
+}, ("purpose", "format", "content"), description="Import a gold or practice set. Each row is "
+    "checked like a label (the codebook's rules) and rejected with its line and reason when "
+    "bad: missing id, text or family, bad JSON in answers, answers that are not a valid label, "
+    "an id given twice (every copy rejected), a post already in a campaign. Good rows are "
+    "stored in one transaction (a post not in the corpus is created; re-importing updates, "
+    "never duplicates); when no row can be stored the answer is a 400 listing the rejects "
+    "and nothing changes.")
+GOLD_QUERY = _object({
+    "family": FAMILY, "purpose": GOLD_PURPOSE,
+    "limit": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+    "before": {"type": "string", "minLength": 3, "maxLength": 80,
+               "pattern": "^(place|child|health):.", "x-pattern-message":
+               "use next_before of the last page",
+               "description": "next_before of the last page"}})
+
 # ---- answers (for the document only) -------------------------------------------------------
 
 _NULLABLE_STRING = {"type": "string", "nullable": True}
@@ -173,8 +202,14 @@ CODERS = {"type": "object", "required": ["coders"], "properties": {
 CREATED_CODER = {"type": "object", "required": ["coder"], "properties": {
     "coder": CODER, "token": {"type": "string", "description": "Local runs only"}}}
 ONE_CODER = {"type": "object", "required": ["coder"], "properties": {"coder": CODER}}
+_COUNTS = {"type": "object", "properties": {"practice": {"type": "integer"},
+                                            "qa": {"type": "integer"}}}
 PROGRESS = {"type": "object", "required": ["families", "coders"], "properties": {
-    "families": {"type": "object"}, "coders": {"type": "array"}}}
+    "families": {"type": "object"},
+    "coders": {"type": "array", "description": "practice_done: the families whose practice "
+               "posts this trainee has all answered (add practice posts, or certify them)"},
+    "gold": {"type": "object", "description": "Gold posts per family: practice and qa",
+             "additionalProperties": _COUNTS}}}
 REPORT = {"type": "object", "required": ["from", "to"], "properties": {
     "from": DATE, "to": DATE, "coders": {"type": "array"}, "daily": {"type": "array"}}}
 JOB_STARTED = {"type": "object", "required": ["job_id", "families", "status"], "properties": {
@@ -183,6 +218,23 @@ JOB_STARTED = {"type": "object", "required": ["job_id", "families", "status"], "
 JOB = {"type": "object", "required": ["id", "status"], "properties": {
     "id": {"type": "string"}, "status": {"type": "string"}, "families": {"type": "array"},
     "error": _NULLABLE_STRING}}
+GOLD_IMPORTED = {"type": "object", "required": ["purpose", "new", "updated", "unchanged",
+                                                "rejected", "rejects"], "properties": {
+    "purpose": GOLD_PURPOSE, "rows": {"type": "integer"}, "new": {"type": "integer"},
+    "updated": {"type": "integer"}, "unchanged": {"type": "integer"},
+    "posts_created": {"type": "integer", "description": "Posts added to the corpus"},
+    "rejected": {"type": "integer", "description": "All rejected rows"},
+    "rejects": {"type": "array", "description": "The first 20 rejected rows",
+                "items": {"type": "object", "properties": {
+                    "line": {"type": "integer"}, "id": _NULLABLE_STRING,
+                    "reason": {"type": "string"}}}}}}
+GOLD_LIST = {"type": "object", "required": ["items", "next_before"], "properties": {
+    "items": {"type": "array", "items": {"type": "object", "properties": {
+        "post_id": {"type": "string"}, "family": FAMILY, "purpose": GOLD_PURPOSE,
+        "text": {"type": "string"}, "answers": {"type": "object"},
+        "rationale": {"type": "string"}, "keyword": _NULLABLE_STRING,
+        "image_key": _NULLABLE_STRING, "added_at": _NULLABLE_STRING}}},
+    "next_before": _NULLABLE_STRING}}
 UPLOAD = {"type": "object", "required": ["key", "url", "method", "headers", "expires_in"],
           "properties": {"key": {"type": "string"}, "url": {"type": "string"},
                          "method": {"type": "string", "enum": ["PUT"]},
@@ -269,5 +321,12 @@ OPERATIONS: tuple[Operation, ...] = (
               "augmented and face-clipped automatically. PUT the bytes to url with the given "
               "headers before expires_in seconds", ok_status=201, ok_schema=UPLOAD,
               body=UPLOAD_REQUEST, body_required=False),
+    Operation("import_gold", "POST", "/gold/imports",
+              "Import a gold or practice set from CSV or JSONL text of at most 64 KiB "
+              "(manager); answers the counts and the first 20 rejected rows. Larger sets: "
+              "python -m trainset gold import", ok_schema=GOLD_IMPORTED, body=GOLD_IMPORT),
+    Operation("list_gold", "GET", "/gold",
+              "Gold and practice posts with their answers, by family and id, newest key "
+              "first (manager)", ok_schema=GOLD_LIST, query=GOLD_QUERY),
 )
 BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}

@@ -550,11 +550,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where rejected labels are written (default: %(default)s)")
     limp.set_defaults(func=cmd_labels_import)
 
-    from trainset import cli_images, cli_pipeline, cli_quality
+    from trainset import cli_gold, cli_images, cli_pipeline, cli_quality
 
     cli_images.register(sub)
     cli_quality.register(sub)
     cli_pipeline.register(sub)
+    cli_gold.register(sub)
 
     demo = sub.add_parser("demo", help="the demo corpus")
     d_sub = demo.add_subparsers(dest="demo_command", required=True, metavar="ACTION")

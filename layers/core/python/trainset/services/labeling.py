@@ -116,7 +116,8 @@ class LabelingService:
         }
         if task is None:
             message = (
-                "You have answered every practice post for this family."
+                "No practice post is left for you in this family: ask a manager to add "
+                "practice posts (or to certify you)."
                 if mode == "practice"
                 else "No posts are waiting in this family right now. Thank you!"
             )

@@ -308,3 +308,139 @@ class CorpusStore:
     def count_posts(self) -> int:
         return int(self.conn.run("SELECT count(*) FROM posts")[0][0])
 
+
+    # ---- gold and practice sets (trainset.services.gold) ----------------------------------
+
+    def campaigns_of_posts(self, post_ids: Sequence[str]) -> dict[str, str]:
+        """Of ``post_ids``, those in a campaign of any family, with that campaign's name: such
+        a post is labeled for real, so it may not become gold."""
+        rows = self.conn.run(
+            "SELECT DISTINCT ON (cp.post_id) cp.post_id, c.name FROM campaign_posts cp"
+            " JOIN campaigns c ON c.id = cp.campaign_id"
+            " WHERE cp.post_id = ANY(CAST(:ids AS text[])) ORDER BY cp.post_id, c.id",
+            ids=list(post_ids),
+        )
+        return {post_id: name for post_id, name in rows}
+
+    def upsert_gold_posts(self, posts: Sequence[Any]) -> tuple[set[str], set[str]]:
+        """Create the posts (``trainset.ingest.PostRow``) not in the corpus yet; for the others
+        take the row's text and whatever else the row gives (keyword, image, author, date,
+        extra keys), keeping the stored values the row leaves empty and the stored family.
+        Returns (created ids, changed ids); an equal post is not rewritten."""
+        if not posts:
+            return set(), set()
+        rows = self.conn.run(
+            "INSERT INTO posts AS p (id, text, image_key, keyword, family, author, created_at,"
+            " text_hash, extra)"
+            " SELECT u.id, u.text, u.image_key, u.keyword, u.family, u.author,"
+            "  CAST(u.created_at AS timestamptz), u.text_hash, CAST(u.extra AS jsonb)"
+            " FROM unnest(CAST(:ids AS text[]), CAST(:texts AS text[]),"
+            "  CAST(:image_keys AS text[]), CAST(:keywords AS text[]), CAST(:families AS text[]),"
+            "  CAST(:authors AS text[]), CAST(:created AS text[]), CAST(:hashes AS text[]),"
+            "  CAST(:extras AS text[]))"
+            "  AS u(id, text, image_key, keyword, family, author, created_at, text_hash, extra)"
+            " ON CONFLICT (id) DO UPDATE SET text = EXCLUDED.text,"
+            "  image_key = COALESCE(EXCLUDED.image_key, p.image_key),"
+            "  keyword = COALESCE(EXCLUDED.keyword, p.keyword),"
+            "  family = COALESCE(p.family, EXCLUDED.family),"
+            "  author = COALESCE(EXCLUDED.author, p.author),"
+            "  created_at = COALESCE(EXCLUDED.created_at, p.created_at),"
+            "  text_hash = EXCLUDED.text_hash, extra = p.extra || EXCLUDED.extra,"
+            "  imported_at = now()"
+            " WHERE (p.text, p.image_key, p.keyword, p.family, p.author, p.created_at, p.extra)"
+            "  IS DISTINCT FROM (EXCLUDED.text, COALESCE(EXCLUDED.image_key, p.image_key),"
+            "  COALESCE(EXCLUDED.keyword, p.keyword), COALESCE(p.family, EXCLUDED.family),"
+            "  COALESCE(EXCLUDED.author, p.author), COALESCE(EXCLUDED.created_at, p.created_at),"
+            "  p.extra || EXCLUDED.extra)"
+            " RETURNING p.id, (xmax = 0)",
+            ids=[p.id for p in posts],
+            texts=[p.text for p in posts],
+            image_keys=[p.image_key for p in posts],
+            keywords=[p.keyword for p in posts],
+            families=[p.family for p in posts],
+            authors=[p.author for p in posts],
+            created=[p.created_at.isoformat() if p.created_at else None for p in posts],
+            hashes=[p.text_hash for p in posts],
+            extras=[json.dumps(p.extra or {}) for p in posts],
+        )
+        return {r[0] for r in rows if r[1]}, {r[0] for r in rows if not r[1]}
+
+    def upsert_gold_rows(
+        self, rows: Sequence[tuple[str, str, str, dict[str, Any], str]]
+    ) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+        """Gold rows (post id, family, purpose, answers, rationale), inserted or updated by
+        (post, family); returns the keys (inserted, updated). An equal row is not rewritten."""
+        if not rows:
+            return set(), set()
+        out = self.conn.run(
+            "INSERT INTO gold_posts AS g (post_id, family, purpose, answers, rationale)"
+            " SELECT u.post_id, u.family, u.purpose, CAST(u.answers AS jsonb), u.rationale"
+            " FROM unnest(CAST(:ids AS text[]), CAST(:families AS text[]),"
+            "  CAST(:purposes AS text[]), CAST(:answers AS text[]), CAST(:rationales AS text[]))"
+            "  AS u(post_id, family, purpose, answers, rationale)"
+            " ON CONFLICT (post_id, family) DO UPDATE SET purpose = EXCLUDED.purpose,"
+            "  answers = EXCLUDED.answers, rationale = EXCLUDED.rationale"
+            " WHERE (g.purpose, g.answers, g.rationale)"
+            "  IS DISTINCT FROM (EXCLUDED.purpose, EXCLUDED.answers, EXCLUDED.rationale)"
+            " RETURNING g.post_id, g.family, (xmax = 0)",
+            ids=[r[0] for r in rows],
+            families=[r[1] for r in rows],
+            purposes=[r[2] for r in rows],
+            answers=[json.dumps(r[3]) for r in rows],
+            rationales=[r[4] for r in rows],
+        )
+        return ({(r[0], r[1]) for r in out if r[2]}, {(r[0], r[1]) for r in out if not r[2]})
+
+    _GOLD_KEYS = ("id", "family", "purpose", "answers", "rationale", "gold_created_at", "text",
+                  "keyword", "image_key", "author", "created_at")
+
+    def gold_page(self, family: str | None, purpose: str | None, limit: int,
+                  before: tuple[str, str] | None) -> list[dict[str, Any]]:
+        """Gold posts with their post, newest key first: (family, post id) descending, those
+        before the (family, post id) cursor when given."""
+        rows = self.conn.run(
+            "SELECT g.post_id, g.family, g.purpose, g.answers, g.rationale, g.created_at,"
+            " p.text, p.keyword, p.image_key, p.author, p.created_at"
+            " FROM gold_posts g JOIN posts p ON p.id = g.post_id"
+            " WHERE (CAST(:family AS text) IS NULL OR g.family = CAST(:family AS text))"
+            "  AND (CAST(:purpose AS text) IS NULL OR g.purpose = CAST(:purpose AS text))"
+            "  AND (CAST(:before_family AS text) IS NULL OR (g.family, g.post_id)"
+            "   < (CAST(:before_family AS text), CAST(:before_post AS text)))"
+            " ORDER BY g.family DESC, g.post_id DESC LIMIT :limit",
+            family=family, purpose=purpose, limit=limit,
+            before_family=before[0] if before else None,
+            before_post=before[1] if before else None,
+        )
+        return [dict(zip(self._GOLD_KEYS, r, strict=True)) for r in rows]
+
+    def gold_all(self, family: str | None, purpose: str | None) -> list[dict[str, Any]]:
+        """Every gold post (optionally of one family and purpose) with its post, by family
+        and id: for listings and exports."""
+        rows = self.conn.run(
+            "SELECT g.post_id, g.family, g.purpose, g.answers, g.rationale, g.created_at,"
+            " p.text, p.keyword, p.image_key, p.author, p.created_at"
+            " FROM gold_posts g JOIN posts p ON p.id = g.post_id"
+            " WHERE (CAST(:family AS text) IS NULL OR g.family = CAST(:family AS text))"
+            "  AND (CAST(:purpose AS text) IS NULL OR g.purpose = CAST(:purpose AS text))"
+            " ORDER BY g.family, g.purpose, g.post_id",
+            family=family, purpose=purpose,
+        )
+        return [dict(zip(self._GOLD_KEYS, r, strict=True)) for r in rows]
+
+    def gold_counts(self) -> list[list[Any]]:
+        """(family, purpose, gold posts)."""
+        return self.conn.run(
+            "SELECT family, purpose, count(*) FROM gold_posts GROUP BY family, purpose")
+
+    def trainees_out_of_practice(self) -> list[list[Any]]:
+        """(coder id, family) for each trainee who has answered every practice post of a
+        family that has some: they get no practice post there until a manager adds some."""
+        return self.conn.run(
+            "SELECT c.id, f.family FROM coders c CROSS JOIN"
+            " (SELECT DISTINCT family FROM gold_posts WHERE purpose = 'practice') f"
+            " WHERE c.status = 'trainee'"
+            "  AND NOT EXISTS (SELECT 1 FROM gold_posts g WHERE g.family = f.family"
+            "   AND g.purpose = 'practice' AND NOT EXISTS (SELECT 1 FROM gold_leases d"
+            "    WHERE d.coder_id = c.id AND d.post_id = g.post_id AND d.family = g.family"
+            "    AND d.done_at IS NOT NULL))"
+            " ORDER BY c.id, f.family")
