@@ -45,13 +45,26 @@ def test_import_is_idempotent_and_reports_rejects(db, tmp_path):
     again = import_files(store, [corpus], rejects_path=tmp_path / "r2.csv")
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 140)
     assert db.run("SELECT count(*) FROM posts")[0][0] == 140
-    # A changed row is updated, not duplicated; repeated ids in one file: the last one wins.
+    # A changed row is updated, not duplicated. An id twice in one file is ambiguous: the
+    # first row is kept and the later one rejected, naming both lines.
     change = tmp_path / "change.csv"
     change.write_text("id,text,keyword\ntod0000,first version,toddler\n"
-                      "tod0000,second version,toddler\n")
+                      "tod0001,another post,toddler\ntod0000,second version,toddler\n")
     third = import_files(store, [change], rejects_path=tmp_path / "r3.csv")
-    assert (third.inserted, third.updated, third.unchanged) == (0, 1, 1)
-    assert db.run("SELECT text FROM posts WHERE id = 'tod0000'") == [["second version"]]
+    assert (third.updated, third.rejected_total) == (2, 1)
+    assert third.rejected == {"duplicate id": 1}
+    assert db.run("SELECT text FROM posts WHERE id = 'tod0000'") == [["first version"]]
+    dup = list(csv.DictReader((tmp_path / "r3.csv").open()))
+    assert [(r["line"], r["id"], r["reason"]) for r in dup] == [
+        ("4", "tod0000", "duplicate id (also at line 2 of this file, which is kept)")]
+    # Across files the later file still updates the post.
+    later = tmp_path / "later.jsonl"
+    later.write_text('{"id": "tod0000", "text": "third version"}\n'
+                     '{"id": "tod0000", "text": "fourth version"}\n')
+    fourth = import_files(store, [later], rejects_path=tmp_path / "r4.csv")
+    assert (fourth.updated, fourth.rejected_total) == (1, 1)
+    assert db.run("SELECT text FROM posts WHERE id = 'tod0000'") == [["third version"]]
+    assert list(csv.DictReader((tmp_path / "r4.csv").open()))[0]["line"] == "2"
 
 
 def test_missing_and_unreadable_files_are_reported_and_others_kept(db, tmp_path):

@@ -213,6 +213,24 @@ def check_row(row: RawRow, max_text: int = DEFAULT_MAX_TEXT) -> PostRow | Reject
     )
 
 
+class FirstIdWins:
+    """Ids already seen in one file, with their line. A file that gives an id twice is
+    ambiguous (which text is the post?), so the first row is kept and every later one is
+    rejected naming the first one's line; the rejects file then shows both lines."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, int] = {}
+
+    def check(self, post: PostRow, row: RawRow) -> Reject | None:
+        first = self.lines.setdefault(post.id, row.line)
+        if first == row.line:
+            return None
+        where = "row" if row.file.endswith(".parquet") else "line"
+        return Reject(row.file, row.line,
+                      f"duplicate id (also at {where} {first} of this file, which is kept)",
+                      post.id, row.raw)
+
+
 def parse_created_at(value: Any) -> datetime | None:
     """ISO 8601 (naive times are UTC), X's classic format, or epoch seconds; else None."""
     if isinstance(value, datetime):

@@ -16,6 +16,7 @@ from typing import Any
 from trainset.ingest import (
     DEFAULT_MAX_TEXT,
     FileProblem,
+    FirstIdWins,
     PostRow,
     Reject,
     check_row,
@@ -163,7 +164,9 @@ def import_files(
     progress: Callable[[Path, int | None], Callable[[int], None]] | None = None,
 ) -> ImportSummary:
     """Import every file; good rows are upserted by id (re-importing never duplicates), bad
-    rows go to ``rejects_path``. A file that cannot be read at all is reported and skipped.
+    rows go to ``rejects_path``. An id given twice in one file keeps its first row; later
+    rows are rejected naming the first one's line (across files, the later file updates).
+    A file that cannot be read at all is reported and skipped.
     Each batch is merged in one transaction: an interruption leaves whole batches only.
     Give ``merge_store`` (a second connection) to merge while the next batch is read."""
     summary = ImportSummary()
@@ -183,6 +186,7 @@ def import_files(
             advance = progress(path, count_rows(path)) if progress else (lambda n: None)
             batch: list[PostRow] = []
             unreported = 0  # rows read since the progress bar last moved
+            seen = FirstIdWins()  # an id twice in one file: the first is kept
             try:
                 if not path.is_file():
                     raise FileProblem(f"{path}: no such file")
@@ -190,6 +194,8 @@ def import_files(
                     summary.rows_read += 1
                     unreported += 1
                     checked = check_row(raw, max_text)
+                    if not isinstance(checked, Reject):
+                        checked = seen.check(checked, raw) or checked
                     if isinstance(checked, Reject):
                         summary.rejected[reason_kind(checked.reason)] += 1
                         rejects.write(checked)
