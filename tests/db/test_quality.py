@@ -109,7 +109,20 @@ def test_weak_and_uncertified_coders_are_screened(db, crowd):
     steps = {s["step"]: s for s in summary["screening"]}
     # eve was certified when labeling: her labels stay even though she is a trainee now.
     assert steps["not certified when labeling"]["removed"] == 0
-    assert "cid" in steps["coders below the gold accuracy threshold"]["why"]
+    # Per question, on the Wilson lower bound: 6 of 6 right on is_child is not evidence of
+    # 90% (lower bound 61%), so ana's is_child answers go; her 3 age gold answers are too
+    # few to judge. cid did no work: nothing of theirs to screen.
+    screen = steps["coders below the gold accuracy threshold"]
+    verdicts = {(v["coder"], v["question"]): v for v in screen["verdicts"]}
+    assert verdicts[("ana", "is_child")]["verdict"] == "dropped"
+    assert verdicts[("ana", "is_child")]["wilson_low_pct"] == pytest.approx(60.97, abs=0.01)
+    assert verdicts[("ana", "age")]["verdict"] == "too few gold answers"
+    assert verdicts[("eve", "is_child")]["verdict"] == "no gold answers"
+    assert "cid" not in {c for c, _ in verdicts}
+    # Both are dropped on is_child, so on each post their answers are the only ones left:
+    # they stay (the post then gets an uncertain consensus and is re-labeled) rather than
+    # leaving the post without an answer to the question.
+    assert screen["removed"] == 0 and screen["kept_as_only_answer"] == 20
     db.run("UPDATE labels SET answers = answers WHERE false")  # labels stay append-only
 
 
@@ -141,12 +154,35 @@ def test_export_reads_back_with_pandas(db, crowd, tmp_path):
 
 
 class _Parser(HTMLParser):
+    """Tags seen, and every table as rows of cell texts."""
+
     def __init__(self):
         super().__init__()
         self.tags = []
+        self.tables = []
+        self._cell = None
 
     def handle_starttag(self, tag, attrs):
         self.tags.append(tag)
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = ""
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.tables[-1][-1].append(self._cell)
+            self._cell = None
+
+
+STUDY_QA_COLUMNS = ["family", "label", "coder", "neg_gold_correct_pct", "neg_gold_n",
+                    "pos_gold_correct_pct", "pos_gold_n"]
 
 
 def test_coder_report_files_open(db, crowd, tmp_path):
@@ -179,10 +215,29 @@ def test_coder_report_files_open(db, crowd, tmp_path):
     reporting.write_xlsx(report, tmp_path / "r.xlsx")
     parser = _Parser()
     parser.feed((tmp_path / "r.html").read_text())
-    assert parser.tags.count("table") == 5 and "svg" in parser.tags
+    assert parser.tags.count("table") == 6 and "svg" in parser.tags
     book = load_workbook(tmp_path / "r.xlsx")
     assert set(book.sheetnames) >= set(reporting.VIEWS)
     assert book["coders"]["A2"].value == "coder"
+    # The per-option gold table, in the study's QA layout, in all three outputs: cid answered
+    # 3 child gold posts "no" (toddler missed: 0% of 3 positive) and 3 no-child posts "yes,
+    # toddler" (0% of 3 negative); ana was right on all.
+    option = {(r["coder"], r["label"]): r for r in report["gold_by_option"]}
+    toddler = "age=1 to 4 years (toddler/pre-school)"
+    assert list(report["gold_by_option"][0])[:7] == STUDY_QA_COLUMNS
+    assert [option[("cid", toddler)][k] for k in STUDY_QA_COLUMNS[3:]] == [0.0, 3, 0.0, 3]
+    assert [option[("ana", toddler)][k] for k in STUDY_QA_COLUMNS[3:]] == [100.0, 3, 100.0, 3]
+    baby = option[("cid", "age=0 to less than 1 year (baby/infant)")]
+    assert (baby["neg_gold_n"], baby["pos_gold_n"]) == (6, 0)
+    assert baby["pos_gold_correct_pct"] is None
+    html_table = next(t for t in parser.tables if t[0][:7] == STUDY_QA_COLUMNS)
+    html_rows = {(r[2], r[1]): r for r in html_table[1:]}
+    assert html_rows[("cid", toddler)][3:7] == ["0.0", "3", "0.0", "3"]
+    sheet = book["gold_by_option"]
+    assert [c.value for c in sheet[2]][:7] == STUDY_QA_COLUMNS
+    xlsx_rows = {(r[2], r[1]): r for r in sheet.iter_rows(min_row=3, values_only=True)}
+    assert xlsx_rows[("ana", toddler)][3:7] == (100, 3, 100, 3)
+    assert len(xlsx_rows) == len(report["gold_by_option"]) == 3 * 9  # 3 coders x 9 items
 
 
 def test_exported_answers_always_obey_the_codebook(db, tmp_path):

@@ -17,7 +17,18 @@ from trainset.agreement import (
     percent_agreement,
 )
 from trainset.consensus import BinaryLabel, dawid_skene, encode, fit, majority_vote
-from trainset.goldscore import GoldAnswer, binary_items, cohort, score, wilson
+from trainset.estimate import Observation, calibrate, compare
+from trainset.goldscore import (
+    GoldAnswer,
+    QuestionScore,
+    binary_items,
+    cohort,
+    gold_period,
+    judge_questions,
+    question_scores,
+    score,
+    wilson,
+)
 
 TODDLER = "1 to 4 years (toddler/pre-school)"
 BABY = "0 to less than 1 year (baby/infant)"
@@ -144,3 +155,75 @@ def test_dawid_skene_api_single_labels_and_gold():
     assert by_post["p2"].n_labels == 2
     assert {r.coder for r in result.coders} == {"ana", "ben"}
     assert dawid_skene([]).items == []
+
+
+def test_all_time_gold_period_is_the_span_of_the_answers_not_the_epoch():
+    gold = {"is_child": True, "age": [TODDLER]}
+    answers = [GoldAnswer("ana", "child", "g1", datetime(2026, 3, 4, 23, tzinfo=UTC), gold, gold),
+               GoldAnswer("ben", "child", "g1", datetime(2026, 3, 9, 1, tzinfo=UTC), gold, gold)]
+    assert {r["period"] for r in score(answers)} == {"2026-03-04/2026-03-09"}
+    assert gold_period(answers) == {"from": "2026-03-04", "to": "2026-03-09", "answers": 2}
+    assert gold_period([]) == {"from": None, "to": None, "answers": 0}
+    assert {r["period"] for r in cohort(score(answers))} == {"2026-03-04/2026-03-09"}
+
+
+def test_question_scores_count_each_gold_post_once_per_question():
+    when = datetime(2026, 3, 4, tzinfo=UTC)
+    toddler = {"is_child": True, "age": [TODDLER]}
+    answers = [
+        GoldAnswer("ana", "child", "g1", when, {"is_child": True, "age": [BABY]}, toddler),
+        GoldAnswer("ana", "child", "g2", when, {"is_child": False}, toddler),
+        # Not judged on age: the gold answer does not ask it (no child).
+        GoldAnswer("ana", "child", "g3", when, {"is_child": True, "age": [BABY]},
+                   {"is_child": False}),
+    ]
+    scores = {s.question: s for s in question_scores(answers)}
+    assert (scores["is_child"].right, scores["is_child"].n) == (1, 3)  # only g1 right
+    # g1: toddler missed and baby wrongly picked: 6 of the 8 options right; g2: not asked,
+    # so all options absent: toddler missed, 7 of 8 right.
+    assert scores["age"].n == 2
+    assert scores["age"].right == pytest.approx(6 / 8 + 7 / 8)
+
+
+def test_the_screen_judges_on_the_wilson_lower_bound():
+    few = QuestionScore("few", "child", "is_child", 4, 5)
+    many = QuestionScore("many", "child", "is_child", 80, 100)
+    coin = QuestionScore("coin", "child", "is_child", 45, 88)
+    assert few.accuracy == many.accuracy == 0.8
+    verdicts = {v.coder: v for v in judge_questions(
+        [few, many, coin], ["few", "many", "coin", "new"], ["is_child"], 70.0, 5)}
+    assert verdicts["few"].verdict == "dropped"  # 80% of 5: lower bound 37.6%
+    assert verdicts["few"].wilson_low_pct == pytest.approx(37.55, abs=0.01)
+    assert verdicts["many"].verdict == "kept"  # 80% of 100: lower bound 71.1%
+    assert verdicts["many"].wilson_low_pct == pytest.approx(71.12, abs=0.01)
+    assert verdicts["coin"].verdict == "dropped"
+    assert verdicts["new"].verdict == "no gold answers"
+    # Under the minimum a coder is not judged; a per-question threshold overrides.
+    later = {v.coder: v.verdict for v in judge_questions([few, many], ["few", "many"],
+                                                         ["is_child"], 70.0, 10)}
+    assert later == {"few": "too few gold answers", "many": "kept"}
+    strict = judge_questions([many], ["many"], ["is_child"], 50.0, 5, {"is_child": 75.0})
+    assert strict[0].verdict == "dropped" and strict[0].threshold_pct == 75.0
+
+
+def test_calibrated_weights_sum_to_each_strata_population():
+    rows = [("a1", "A", 4.0, True), ("a2", "A", 4.0, False), ("a3", "A", 4.0, True),
+            ("b1", "B", 10.0, False), ("b2", "B", 10.0, True), ("c1", "C", 5.0, False),
+            ("x", "none", None, True)]
+    weights, strata = calibrate(rows, {"A": 12, "B": 20, "C": 5})
+    assert weights == {"a1": 6.0, "a3": 6.0, "b2": 20.0}  # A: 12 / 8; B: 20 / 10
+    assert strata["A"] == {"population": 12, "judged": 3, "kept": 2, "factor": 1.5}
+    assert strata["C"]["factor"] is None  # nothing kept: the stratum is unrepresented
+    # Without a known population the judged posts' weights stand in for it.
+    assert calibrate([("a1", "A", 4.0, True), ("a2", "A", 4.0, False)], {})[0] == {"a1": 8.0}
+
+
+def test_compare_flags_a_kept_estimate_outside_the_judged_interval():
+    judged = [Observation(f"p{i}", "A" if i < 50 else "B", "k", float(i % 3 == 0))
+              for i in range(100)]
+    kept = [o for o in judged if o.value == 0.0]
+    out = compare(judged, kept, {"A": 500, "B": 500})
+    assert out["method"] == "design-weighted" and out["shifted"] is True
+    assert out["kept"]["value"] == 0.0 and out["shift"] < 0
+    same = compare(judged, judged, None)
+    assert same["method"] == "unweighted" and same["shifted"] is False and same["shift"] == 0

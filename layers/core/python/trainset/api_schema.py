@@ -210,8 +210,20 @@ PROGRESS = {"type": "object", "required": ["families", "coders"], "properties": 
                "posts this trainee has all answered (add practice posts, or certify them)"},
     "gold": {"type": "object", "description": "Gold posts per family: practice and qa",
              "additionalProperties": _COUNTS}}}
-REPORT = {"type": "object", "required": ["from", "to"], "properties": {
-    "from": DATE, "to": DATE, "coders": {"type": "array"}, "daily": {"type": "array"}}}
+_PCT = {"type": "number", "nullable": True}
+GOLD_BY_OPTION = {"type": "array", "description": "The study's QA layout: per family, option "
+                  "and coder, percent right on negative and positive gold with counts and "
+                  "Wilson 95% bounds", "items": _object({
+                      "family": FAMILY, "label": {"type": "string"},
+                      "coder": {"type": "string"}, "neg_gold_correct_pct": _PCT,
+                      "neg_gold_n": {"type": "integer"}, "pos_gold_correct_pct": _PCT,
+                      "pos_gold_n": {"type": "integer"}, "neg_ci_low": _PCT,
+                      "neg_ci_high": _PCT, "pos_ci_low": _PCT, "pos_ci_high": _PCT},
+                      ("family", "label", "coder", "neg_gold_correct_pct", "neg_gold_n",
+                       "pos_gold_correct_pct", "pos_gold_n"))}
+REPORT = {"type": "object", "required": ["from", "to", "gold_by_option"], "properties": {
+    "from": DATE, "to": DATE, "coders": {"type": "array"}, "daily": {"type": "array"},
+    "gold_by_option": GOLD_BY_OPTION}}
 JOB_STARTED = {"type": "object", "required": ["job_id", "families", "status"], "properties": {
     "job_id": {"type": "string"}, "families": {"type": "array", "items": FAMILY},
     "status": {"type": "string"}}}
@@ -304,7 +316,8 @@ OPERATIONS: tuple[Operation, ...] = (
               "Open/leased/done per family and counts per coder (manager)", ok_schema=PROGRESS),
     Operation("coder_reports", "GET", "/reports/coders",
               "Coder report: per coder and day counts, speed, unsure and no answers, gold "
-              "accuracy per week, agreement with consensus, samples (manager)",
+              "accuracy per week and per option (positive vs negative gold), agreement with "
+              "consensus, samples (manager)",
               ok_schema=REPORT, query=REPORT_QUERY),
     Operation("start_export", "POST", "/exports",
               "Start the export job (gold, consensus, screening, TFRecord export, "

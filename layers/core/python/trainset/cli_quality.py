@@ -29,6 +29,8 @@ def cmd_quality_run(args: argparse.Namespace) -> int:
     rules = ScreeningRules(
         min_gold_accuracy=None if args.min_gold_accuracy < 0 else args.min_gold_accuracy,
         min_gold_answers=args.min_gold_answers,
+        question_min_accuracy=_question_thresholds(args.family, args.question_min_accuracy),
+        em_max_iterations=args.em_max_iterations,
         require_certified=not args.allow_uncertified,
         min_confidence=args.min_confidence,
         relabel=not args.no_relabel,
@@ -42,6 +44,16 @@ def cmd_quality_run(args: argparse.Namespace) -> int:
     _say("screening:")
     for step in summary["screening"]:
         _say(f"  {step['step']}: {step['removed']} removed - {step['why']}")
+        for v in step.get("verdicts", []):
+            if v["verdict"] == "dropped":
+                _say(f"    {v['coder']} / {v['question']}: {v['accuracy_pct']:g}% of "
+                     f"{v['gold_answers']} gold, lower bound {v['wilson_low_pct']:g}% < "
+                     f"{v['threshold_pct']:g}%: answers dropped")
+    if summary.get("em_converged") is False:
+        _say(f"WARNING: the consensus model (EM) stopped at its cap of "
+             f"{summary['em_iterations']} iterations without converging")
+    else:
+        _say(f"consensus model: converged in {summary['em_iterations']} EM iterations")
     _say(f"kept {summary['posts_kept']} of {summary['posts']} posts; re-labeling requested for "
          f"{summary['relabel_requested']}")
     _say("agreement:")
@@ -52,6 +64,25 @@ def cmd_quality_run(args: argparse.Namespace) -> int:
         _say(f"  {question}: alpha {alpha}, full agreement {agree} "
              f"({a['posts_with_2_or_more']} posts with 2+ coders)")
     return 0
+
+
+def _question_thresholds(family: str, given: list[str] | None) -> dict[str, float]:
+    """``QUESTION=PERCENT`` options as a mapping, checked against the family's questions."""
+    from trainset import codebook
+
+    names = [q.name for q in codebook.family(family).questions]
+    out: dict[str, float] = {}
+    for text in given or []:
+        name, sep, value = text.partition("=")
+        try:
+            percent = float(value)
+        except ValueError:
+            percent = -1.0
+        if not sep or name not in names or not 0 <= percent <= 100:
+            raise InvalidInput(f"--question-min-accuracy takes QUESTION=PERCENT with a question "
+                               f"of {family} ({', '.join(names)}) and 0-100; got {text!r}")
+        out[name] = percent
+    return out
 
 
 def cmd_consensus(args: argparse.Namespace) -> int:
@@ -115,18 +146,26 @@ def register(sub: Any) -> None:
     q_sub = quality.add_subparsers(dest="quality_command", required=True, metavar="ACTION")
     run = q_sub.add_parser(
         "run", help="score gold, find consensus, screen, and queue re-labels",
-        description="Scores coders on gold posts, drops labels from uncertified or weak coders, "
+        description="Scores coders on gold posts, drops labels from uncertified coders and, "
+        "per question, the answers of coders weak on it, "
         "finds each post's consensus with its confidence (Dawid-Skene with gold as known "
         "truths), screens out posts below the confidence threshold and sends them back for "
         "one more coder. Each step reports what it removed and why; the run is kept.")
     run.add_argument("--family", required=True, choices=FAMILY_NAMES)
     run.add_argument("--min-confidence", type=float, default=0.8,
                      help="a post's least certain answer must reach this (default %(default)s)")
-    run.add_argument("--min-gold-accuracy", type=float, default=70.0,
-                     help="drop coders right on fewer percent of gold items; -1 keeps all "
+    run.add_argument("--min-gold-accuracy", type=float, default=55.0,
+                     help="per question, drop a coder's answers when the 95%% Wilson lower "
+                     "bound of their gold accuracy on it is below this percent; -1 keeps all "
                      "(default %(default)s)")
-    run.add_argument("--min-gold-answers", type=int, default=5,
-                     help="gold items before a coder is judged (default %(default)s)")
+    run.add_argument("--min-gold-answers", type=int, default=10,
+                     help="gold answers to a question before a coder is judged on it "
+                     "(default %(default)s)")
+    run.add_argument("--question-min-accuracy", action="append", metavar="QUESTION=PERCENT",
+                     help="a threshold for one question (repeatable), e.g. age=65")
+    run.add_argument("--em-max-iterations", type=int, default=100,
+                     help="cap on the consensus model's EM iterations; reaching it is "
+                     "reported (default %(default)s)")
     run.add_argument("--allow-uncertified", action="store_true",
                      help="keep labels made while the coder was not certified")
     run.add_argument("--no-relabel", action="store_true",

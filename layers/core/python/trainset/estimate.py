@@ -113,3 +113,55 @@ def per_keyword(observations: Iterable[Observation],
         out[keyword] = _ci(mean, math.sqrt((fpc * (between + labeling) + labeling) / len(obs)),
                            len(obs))
     return out
+
+
+def calibrate(rows: Iterable[tuple[str, str, float | None, bool]],
+              populations: Mapping[str, int]) -> tuple[dict[str, float], dict[str, dict]]:
+    """Weights for the posts kept after screening, from (post, stratum, design weight, kept)
+    of every judged post: within each stratum, a kept post's design weight is scaled by
+    N_h / (sum of the kept posts' design weights), so the kept posts' weights sum to the
+    stratum's population N_h again (post-stratification; with equal weights within a stratum
+    the factor is n_h / kept_h). Where N_h is unknown, the judged posts' weight total stands in.
+
+    The assumption: within a stratum, the posts screened out (and the sampled posts not
+    judged) are like the kept ones — screening is ignorable given the stratum. When it is
+    not (the posts screened out are more often positive), no reweighting by stratum can
+    repair it; ``compare`` shows how far the kept posts moved. Returns the weights and, per
+    stratum, the population, posts judged and kept, and the factor."""
+    by_stratum: dict[str, list[tuple[str, float, bool]]] = defaultdict(list)
+    for post_id, stratum, weight, kept in rows:
+        if weight is not None:
+            by_stratum[stratum].append((post_id, float(weight), kept))
+    weights: dict[str, float] = {}
+    strata: dict[str, dict] = {}
+    for stratum, members in sorted(by_stratum.items()):
+        kept_total = sum(w for _, w, k in members if k)
+        target = populations.get(stratum) or sum(w for _, w, _ in members)
+        factor = target / kept_total if kept_total else None
+        strata[stratum] = {"population": target, "judged": len(members),
+                           "kept": sum(1 for *_, k in members if k), "factor": factor}
+        for post_id, w, kept in members:
+            if kept and factor is not None:
+                weights[post_id] = w * factor
+    return weights, strata
+
+
+def compare(labeled: list[Observation], kept: list[Observation],
+            populations: Mapping[str, int] | None) -> dict[str, object]:
+    """A label's prevalence over every judged post and over the kept ones, design-weighted
+    when every post has a stratum with a known population (else unweighted). ``shifted``:
+    the kept estimate lies outside the judged sample's 95% interval."""
+    strata = {o.stratum for o in labeled}
+    use_weights = bool(populations) and bool(labeled) and all(
+        populations.get(s) for s in strata)  # type: ignore[union-attr]
+    if use_weights:
+        before, after = weighted(labeled, populations), weighted(kept, populations)  # type: ignore[arg-type]
+    else:
+        before, after = unweighted(labeled), unweighted(kept)
+    shifted = (before.value is not None and after.value is not None
+               and not before.low <= after.value <= before.high)  # type: ignore[operator]
+    return {"method": "design-weighted" if use_weights else "unweighted",
+            "labeled": before.as_dict(), "kept": after.as_dict(),
+            "shift": None if before.value is None or after.value is None
+            else after.value - before.value,
+            "shifted": shifted}

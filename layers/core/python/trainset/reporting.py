@@ -22,15 +22,18 @@ VIEWS = {
     "coders": "Summary per coder",
     "daily": "Per coder per day",
     "gold_trend": "Gold accuracy per week",
+    "gold_by_option": "Gold accuracy per option: right on positive gold vs negative gold",
     "consensus_agreement": "Agreement with consensus",
     "samples": "Random labels to review",
 }
 
 
 def build(labels: Sequence[Mapping[str, Any]], gold_rows: Iterable[Mapping[str, Any]],
-          consensus: Mapping[tuple[str, str], bool], seed: str = "") -> dict[str, list[dict]]:
-    """All views from current labels (of any family), weekly gold rows and consensus values
-    keyed by (post_id, item)."""
+          consensus: Mapping[tuple[str, str], bool], seed: str = "",
+          option_rows: Iterable[Mapping[str, Any]] = ()) -> dict[str, list[dict]]:
+    """All views from current labels (of any family), weekly gold rows, gold rows over the
+    whole period (``option_rows``, for the per-option table) and consensus values keyed by
+    (post_id, item)."""
     work = [lab for lab in labels if lab["kind"] == "task"]
     daily: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for lab in work:
@@ -79,7 +82,25 @@ def build(labels: Sequence[Mapping[str, Any]], gold_rows: Iterable[Mapping[str, 
         row["agreement_with_consensus_pct"] = agreement_of.get(coder)
         coders.append(row)
     return {"coders": coders, "daily": daily_rows, "gold_trend": trend,
+            "gold_by_option": gold_by_option(option_rows),
             "consensus_agreement": agree_rows, "samples": samples}
+
+
+def gold_by_option(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The study's QA layout: per family, option and coder, percent right on negative gold
+    (the option absent) and positive gold (present) with counts; Wilson 95% bounds after."""
+    out = []
+    for r in sorted((r for r in rows if r["label"] != "(all)"),
+                    key=lambda r: (r["family"], r["label"], r["coder"])):
+        neg, pos = r["neg_gold_ci"] or [None, None], r["pos_gold_ci"] or [None, None]
+        out.append({"family": r["family"], "label": r["label"], "coder": r["coder"],
+                    "neg_gold_correct_pct": _round(r["neg_gold_correct_pct"]),
+                    "neg_gold_n": r["neg_gold_n"],
+                    "pos_gold_correct_pct": _round(r["pos_gold_correct_pct"]),
+                    "pos_gold_n": r["pos_gold_n"],
+                    "neg_ci_low": _round(neg[0]), "neg_ci_high": _round(neg[1]),
+                    "pos_ci_low": _round(pos[0]), "pos_ci_high": _round(pos[1])})
+    return out
 
 
 def _labeled_on(lab: Mapping[str, Any]) -> Any:
@@ -129,6 +150,11 @@ EXPLANATIONS = {
     "agreement_with_consensus_pct": "percent of the coder's answers (each yes/no question and "
     "each option) equal to the consensus of the latest quality run",
     "correct_pct": "percent right on gold items that week (95% Wilson interval beside)",
+    "neg_gold_correct_pct": "per option, over the whole period: percent right on gold posts "
+    "without the option (it was left out); neg_gold_n counts them",
+    "pos_gold_correct_pct": "per option, over the whole period: percent right on gold posts "
+    "with the option (it was picked); pos_gold_n counts them. A question not asked counts as "
+    "all its options absent",
 }
 
 

@@ -3,30 +3,49 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from trainset import agreement, codebook
 from trainset.consensus import BinaryLabel, dawid_skene
 from trainset.errors import InvalidInput, NotFound
-from trainset.goldscore import GoldAnswer, binary_items, cohort, score
+from trainset.goldscore import (
+    GoldAnswer,
+    binary_items,
+    cohort,
+    gold_period,
+    judge_questions,
+    question_of,
+    question_scores,
+    score,
+)
 
 
 @dataclass(frozen=True)
 class ScreeningRules:
     """What a label or record must meet to reach the dataset (all configurable)."""
 
-    min_gold_accuracy: float | None = 70.0  # percent right on gold; None: no coder is dropped
-    min_gold_answers: int = 5  # a coder is judged on gold only after this many gold posts
+    # Per question (a yes/no question, or a multi-select question's options together): a
+    # coder's answers to it are dropped when the lower bound of the 95% Wilson interval of
+    # their gold accuracy on it is below this percent. None: no answers are dropped.
+    min_gold_accuracy: float | None = 55.0
+    min_gold_answers: int = 10  # gold answers to a question before a coder is judged on it
+    question_min_accuracy: Mapping[str, float] = field(default_factory=dict)  # overrides
     require_certified: bool = True  # drop labels made while the coder was not certified
     drop_gold_and_practice: bool = True  # gold and practice posts never reach the dataset
     min_confidence: float = 0.8  # records whose least certain item is below are screened out
     relabel: bool = True  # send screened-out records back for one more coder
     max_labels_per_post: int = 3  # ... until they have this many slots
+    em_max_iterations: int = 100  # Dawid-Skene EM cap; reaching it is reported
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["question_min_accuracy"] = dict(self.question_min_accuracy)
+        return out
+
+
+WORK_KINDS = ("task", "imported")  # labels that are training data (imported: other tools)
 
 
 def _require_family(family: str) -> codebook.Family:
@@ -36,12 +55,17 @@ def _require_family(family: str) -> codebook.Family:
         raise InvalidInput(str(exc)) from None
 
 
+def gold_answers(labels: Iterable[Mapping[str, Any]],
+                 gold: Mapping[str, Mapping[str, Any]]) -> list[GoldAnswer]:
+    """The coders' answers to QA gold posts, each beside the gold answer."""
+    return [GoldAnswer(lab["coder"], lab["family"], lab["post_id"], lab["created_at"],
+                       lab["answers"], gold[lab["post_id"]])
+            for lab in labels if lab["kind"] == "qa" and lab["post_id"] in gold]
+
+
 def gold_table(labels: Iterable[Mapping[str, Any]], gold: Mapping[str, Mapping[str, Any]],
                period: str = "all") -> list[dict[str, Any]]:
-    answers = [GoldAnswer(lab["coder"], lab["family"], lab["post_id"], lab["created_at"],
-                          lab["answers"], gold[lab["post_id"]])
-               for lab in labels if lab["kind"] == "qa" and lab["post_id"] in gold]
-    return score(answers, period)
+    return score(gold_answers(labels, gold), period)
 
 
 def coder_gold_accuracy(rows: Iterable[Mapping[str, Any]]) -> dict[str, tuple[float, int]]:
@@ -53,11 +77,12 @@ def coder_gold_accuracy(rows: Iterable[Mapping[str, Any]]) -> dict[str, tuple[fl
     return out
 
 
-def agreement_summary(family: str, labels: Sequence[Mapping[str, Any]],
-                      rounds: int = 200) -> dict[str, Any]:
+def agreement_summary(family: str, labels: Sequence[Mapping[str, Any]], rounds: int = 200,
+                      dropped: Collection[tuple[str, str, str]] = ()) -> dict[str, Any]:
     """Per question: Krippendorff's alpha (nominal for yes/no, MASI for multi-select, only
     coders who were asked), percent agreement, bootstrap 95% intervals, and Cohen's kappa per
-    coder pair for yes/no questions."""
+    coder pair for yes/no questions. ``dropped``: (coder, post, question) answers screened
+    out."""
     fam = codebook.family(family)
     by_post: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for lab in labels:
@@ -68,6 +93,8 @@ def agreement_summary(family: str, labels: Sequence[Mapping[str, Any]],
         for post_labels in by_post.values():
             values = []
             for lab in post_labels:
+                if (lab["coder"], lab["post_id"], q.name) in dropped:
+                    continue
                 asked = q.show_when is None or q.show_when.holds(lab["answers"])
                 if asked and q.name in lab["answers"]:
                     value = lab["answers"][q.name]
@@ -88,7 +115,8 @@ def agreement_summary(family: str, labels: Sequence[Mapping[str, Any]],
         if q.kind == "yes_no":
             ratings: dict[str, dict[str, Any]] = defaultdict(dict)
             for lab in labels:
-                if q.name in lab["answers"]:
+                if q.name in lab["answers"] and (
+                        lab["coder"], lab["post_id"], q.name) not in dropped:
                     ratings[lab["coder"]][lab["post_id"]] = lab["answers"][q.name]
             entry["kappa_pairs"] = [
                 {"coders": [a, b], "kappa": k, "common_posts": n}
@@ -128,6 +156,8 @@ class ConsensusFit:
     work: list[dict[str, Any]]
     gold_rows: list[dict[str, Any]]
     log: list[dict[str, Any]]
+    dropped: set[tuple[str, str, str]] = field(default_factory=set)  # (coder, post, question)
+    gold_period: dict[str, Any] = field(default_factory=dict)
 
     def posteriors(self) -> dict[str, dict[str, float]]:
         """P(item is true) per post: ``{post_id: {item: p}}``."""
@@ -137,15 +167,74 @@ class ConsensusFit:
         return dict(out)
 
 
+def screen_questions(family: str, answers: Sequence[GoldAnswer], work: Sequence[Mapping],
+                     rules: ScreeningRules) -> tuple[set[tuple[str, str, str]], dict[str, Any]]:
+    """The per-question gold screen: which (coder, post, question) answers to drop, and its
+    log step (every verdict with accuracy, Wilson lower bound and threshold). A weak coder's
+    answer stays where it is the post's only answer to the question, so no post silently
+    loses a question (its consensus is then uncertain and the post is re-labeled)."""
+    fam = codebook.family(family)
+    questions = [q.name for q in fam.questions]
+    threshold = float(rules.min_gold_accuracy or 0.0)
+    verdicts = judge_questions(question_scores(answers), {lab["coder"] for lab in work},
+                               questions, threshold, rules.min_gold_answers,
+                               rules.question_min_accuracy)
+    weak = {(v.coder, v.question) for v in verdicts if v.verdict == "dropped"}
+    imported = {lab["coder"] for lab in work if lab["kind"] == "imported"}
+    asked = [(lab, q) for lab in work for q in fam.questions
+             if q.show_when is None or q.show_when.holds(lab["answers"])]
+    answered = {(lab["post_id"], q.name) for lab, q in asked if (lab["coder"], q.name) not in weak}
+    drop: set[tuple[str, str, str]] = set()
+    removed: Counter[str] = Counter()
+    by_question: Counter[str] = Counter()
+    lone = 0
+    for lab, q in asked:
+        if (lab["coder"], q.name) not in weak:
+            continue
+        if (lab["post_id"], q.name) in answered:
+            drop.add((lab["coder"], lab["post_id"], q.name))
+            removed[lab["coder"]] += 1
+            by_question[q.name] += 1
+        else:
+            lone += 1
+    rows = []
+    for v in verdicts:
+        row = v.as_dict()
+        if v.coder in imported and v.n == 0:
+            row["note"] = "imported labels: no gold answers, so not judged (kept)"
+        rows.append(row)
+    names = [f"{v.coder} on {v.question} ({v.accuracy_pct:g}% of {v.n}, lower bound "
+             f"{v.wilson_low_pct:g}% < {v.threshold_pct:g}%)"
+             for v in verdicts if v.verdict == "dropped"]
+    overrides = ", ".join(f"{q} {t:g}%" for q, t in sorted(rules.question_min_accuracy.items()))
+    why = (f"per question, a coder's answers are dropped when the 95% Wilson lower bound of "
+           f"their gold accuracy on it is below {threshold:g}%"
+           + (f" ({overrides})" if overrides else "")
+           + f", judged after {rules.min_gold_answers} gold answers to the question; their "
+           "other questions still count. Removed counts answers (a label's answer to one "
+           "question). "
+           + ("Dropped: " + "; ".join(names) if names else "No coder below the threshold")
+           + (f". {lone} answers were kept because no other coder answered that question on "
+              "the post: the coder's gold-anchored rates make its consensus uncertain, so the "
+              "post goes back for re-labeling rather than losing the question" if lone else "")
+           + (f". Imported labels ({', '.join(sorted(imported))}) have no gold answers and "
+              "pass unjudged" if imported else ""))
+    step = {"step": "coders below the gold accuracy threshold", "removed": sum(removed.values()),
+            "why": why, "by_coder": dict(removed), "by_question": dict(by_question),
+            "kept_as_only_answer": lone, "verdicts": rows}
+    return drop, step
+
+
 def fit_consensus(store: Any, family: str, rules: ScreeningRules | None = None) -> ConsensusFit:
-    """Score gold, screen labels (gold and practice posts, uncertified and weak coders) and
-    find each post's consensus, gold-anchored. Nothing is stored."""
+    """Score gold, screen labels (gold and practice posts, uncertified coders, and per
+    question the answers of coders weak on it) and find each post's consensus,
+    gold-anchored. Labels of kind 'task' and 'imported' are the work. Nothing is stored."""
     _require_family(family)
     rules = rules or ScreeningRules()
     labels = store.family_labels(family)
     gold = store.gold_answers(family)
-    gold_rows = gold_table(labels, gold)
-    accuracy = coder_gold_accuracy(gold_rows)
+    answers = gold_answers(labels, gold)
+    gold_rows = score(answers)
     log: list[dict[str, Any]] = []
 
     def step(name: str, removed: Sequence[Mapping[str, Any]], why: str) -> None:
@@ -153,30 +242,29 @@ def fit_consensus(store: Any, family: str, rules: ScreeningRules | None = None) 
                     "by_coder": dict(Counter(r["coder"] for r in removed))})
 
     anchors = [lab for lab in labels if lab["kind"] == "qa" and lab["post_id"] in gold]
-    work = [lab for lab in labels if lab["kind"] == "task"]
+    work = [lab for lab in labels if lab["kind"] in WORK_KINDS]
     if rules.drop_gold_and_practice:
-        step("gold and practice posts", [lab for lab in labels if lab["kind"] != "task"],
+        step("gold and practice posts",
+             [lab for lab in labels if lab["kind"] not in WORK_KINDS],
              "answers to gold and practice posts score coders; they are not training data")
     if rules.require_certified:
         dropped = [lab for lab in work if lab["coder_status"] != "certified"]
         work = [lab for lab in work if lab["coder_status"] == "certified"]
         step("not certified when labeling", dropped,
              "labels made while the coder was a trainee or revoked")
+    weak: set[tuple[str, str, str]] = set()
     if rules.min_gold_accuracy is not None:
-        weak = {c for c, (pct, n) in accuracy.items()
-                if n >= rules.min_gold_answers and pct < rules.min_gold_accuracy}
-        dropped = [lab for lab in work if lab["coder"] in weak]
-        work = [lab for lab in work if lab["coder"] not in weak]
-        step("coders below the gold accuracy threshold", dropped,
-             f"coders right on fewer than {rules.min_gold_accuracy:g}% of gold items "
-             f"(judged after {rules.min_gold_answers} gold items): {', '.join(sorted(weak))}"
-             if weak else "no coder below the threshold")
+        weak, entry = screen_questions(family, answers, work, rules)
+        log.append(entry)
+    work_items = [b for b in binary_labels(family, work)
+                  if (b.coder, b.post_id, question_of(b.item)) not in weak]
     gold_truth = {(post_id, item): value for post_id, answers in gold.items()
                   for item, value in binary_items(family, answers).items()}
-    result = dawid_skene(binary_labels(family, work) + binary_labels(family, anchors),
-                         gold_truth)
+    result = dawid_skene(work_items + binary_labels(family, anchors), gold_truth,
+                         max_iterations=rules.em_max_iterations)
     items = [i for i in result.items if i.post_id not in gold]
-    return ConsensusFit(result, items, labels, work, gold_rows, log)
+    return ConsensusFit(result, items, labels, work, gold_rows, log, weak,
+                        gold_period(answers))
 
 
 def score_and_find_consensus(store: Any, family: str,
@@ -193,7 +281,8 @@ def score_and_find_consensus(store: Any, family: str,
         "gold": fit.gold_rows,
         "gold_cohort": cohort(fit.gold_rows),
         "coder_rates": [asdict(r) for r in fit.result.coders],
-        "agreement": agreement_summary(family, fit.work),
+        "gold_period": fit.gold_period,
+        "agreement": agreement_summary(family, fit.work, dropped=fit.dropped),
         "em_iterations": fit.result.iterations,
         "em_converged": fit.result.converged,
     }
@@ -293,12 +382,12 @@ def soft_labels(family: str, items: Mapping[str, tuple[bool, float]],
     out = []
     for slot in fam.study_slots if study else fam.slots:
         best = 0.0
-        for field, wanted in slot.when:
-            q = fam.question(field)
+        for name, wanted in slot.when:
+            q = fam.question(name)
             if isinstance(wanted, bool):
-                p = posterior(field) if wanted else 1 - posterior(field)
+                p = posterior(name) if wanted else 1 - posterior(name)
             else:
-                p = posterior(f"{field}={wanted}") * asked(q)
+                p = posterior(f"{name}={wanted}") * asked(q)
             best = max(best, p)
         out.append(round(best, 4))
     return out
@@ -327,12 +416,74 @@ def export_rows(family: str, rows: Iterable[Mapping[str, Any]]) -> list[dict[str
         row["confidence"] = round(float(r["confidence"]), 4)
         row["n_coders"] = r["n_labels"]
         row["sampling_weight"] = None if r["weight"] is None else float(r["weight"])
+        calibrated = r.get("calibrated_weight")
+        row["calibrated_weight"] = None if calibrated is None else round(float(calibrated), 6)
         out.append(row)
     return out
 
 
-def datacard(family: str, run: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> dict:
-    """What a dataset carries about itself: counts per label, agreement, screening log."""
+def _stratum_key(r: Mapping[str, Any]) -> str:
+    return f"{r['campaign_id']}:{r['stratum'] or 'all'}"
+
+
+def screening_effect(family: str, judged: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What screening did to the sample: per label, the prevalence (consensus posteriors)
+    over every judged post and over the kept ones, design-weighted when every judged post has
+    a design weight, with 95% intervals and a warning when the kept estimate leaves the
+    judged sample's interval; and the kept posts' calibrated weights (``estimate.calibrate``)
+    with, per stratum, the factor applied."""
+    from trainset import estimate
+
+    with_weight = [r for r in judged if r.get("weight") is not None]
+    populations = {_stratum_key(r): int(r["population"]) for r in with_weight
+                   if r.get("population")}
+    calibrated, strata = estimate.calibrate(
+        ((r["post_id"], _stratum_key(r), r["weight"], r["kept"]) for r in with_weight),
+        populations)
+    all_weighted = bool(judged) and len(with_weight) == len(judged)
+    per_label = []
+    posteriors = {r["post_id"]: label_posteriors(
+        family, {k: float(v[1]) for k, v in (r["items"] or {}).items()}) for r in judged}
+    for label in [name for name, _ in codebook.family(family).labels()]:
+        observations = {r["post_id"]: estimate.Observation(
+            r["post_id"], _stratum_key(r) if r.get("weight") is not None else "all",
+            r["keyword"] or "", p, p * (1 - p))
+            for r in judged for p in (posteriors[r["post_id"]][label],)}
+        kept = [observations[r["post_id"]] for r in judged if r["kept"]]
+        per_label.append({"label": label, **estimate.compare(
+            list(observations.values()), kept, populations if all_weighted else None)})
+    empty = sorted(k for k, v in strata.items() if not v["kept"])
+    return {
+        "judged_posts": len(judged),
+        "kept_posts": sum(1 for r in judged if r["kept"]),
+        "prevalence": per_label,
+        "warnings": [f"screening shifts {e['label']}: {100 * e['labeled']['value']:.1f}% "
+                     f"among judged posts, {100 * e['kept']['value']:.1f}% among kept posts "
+                     f"(outside the judged sample's 95% interval "
+                     f"{100 * e['labeled']['low']:.1f}-{100 * e['labeled']['high']:.1f}%)"
+                     for e in per_label if e["shifted"]],
+        "calibrated_weights": calibrated,
+        "calibration": {
+            "method": "within each stratum (campaign and keyword), a kept post's design "
+                      "weight is multiplied by N_h / (sum of the kept posts' design weights), "
+                      "so the kept posts' weights sum to the stratum's population again "
+                      "(post-stratification)",
+            "assumption": "screening (and not yet labeling a sampled post) is ignorable "
+                          "within a stratum: the posts screened out are like the kept ones of "
+                          "their stratum. When the prevalence among kept posts moves (see "
+                          "the warnings), they are not, and the calibrated weights cannot "
+                          "repair it",
+            "strata": strata,
+            "strata_without_kept_posts": empty,
+        },
+    }
+
+
+def datacard(family: str, run: Mapping[str, Any], rows: Sequence[Mapping[str, Any]],
+             effect: Mapping[str, Any] | None = None) -> dict:
+    """What a dataset carries about itself: counts per label, agreement, screening log, when
+    the gold answers were given, whether EM converged, and (``effect``, from
+    ``screening_effect``) how screening moved each label's prevalence and the weights."""
     fam = codebook.family(family)
     summary = run["summary"]
     positives = [0] * len(fam.slots)
@@ -340,6 +491,14 @@ def datacard(family: str, run: Mapping[str, Any], rows: Sequence[Mapping[str, An
         for i, v in enumerate(r["multi_hot"]):
             positives[i] += v
     weighted = [r for r in rows if r["sampling_weight"] is not None]
+    effect = dict(effect or {})
+    effect.pop("calibrated_weights", None)
+    warnings = list(effect.get("warnings", []))
+    converged = summary.get("em_converged")
+    if converged is False:
+        warnings.insert(0, f"the consensus model (EM) stopped at its cap of "
+                           f"{summary.get('em_iterations')} iterations without converging: "
+                           "posteriors and confidences may still be moving")
     return {
         "family": family,
         "quality_run": run["id"],
@@ -352,7 +511,11 @@ def datacard(family: str, run: Mapping[str, Any], rows: Sequence[Mapping[str, An
         "mean_confidence": (sum(r["confidence"] for r in rows) / len(rows)) if rows else None,
         "coders_per_record": dict(Counter(r["n_coders"] for r in rows)),
         "screening": summary["screening"],
+        "gold_period": summary.get("gold_period") or {},
         "gold_cohort": summary.get("gold_cohort", []),
+        "em": {"iterations": summary.get("em_iterations"), "converged": converged},
+        "screening_effect": effect,
+        "warnings": warnings,
         "rules": run["rules"],
         "agreement": summary["agreement"],
         "relabel_requested": summary["relabel_requested"],
@@ -366,27 +529,37 @@ def coder_report(store: Any, start: Any, end: Any, family: str | None = None) ->
     families = [_require_family(family).name] if family else list(codebook.FAMILY_NAMES)
     labels: list[dict[str, Any]] = []
     gold_rows: list[dict[str, Any]] = []
+    option_rows: list[dict[str, Any]] = []
     consensus: dict[tuple[str, str], bool] = {}
     for name in families:
         family_labels = store.family_labels(name, start, end)
         labels += family_labels
-        gold_rows += gold_table(family_labels, store.gold_answers(name), "week")
+        answers = gold_answers(family_labels, store.gold_answers(name))
+        gold_rows += score(answers, "week")
+        option_rows += score(answers, "all")
         run = store.latest_run(name)
         if run is not None:
             consensus.update(store.consensus_for_run(run["id"]))
-    return reporting.build(labels, gold_rows, consensus, seed=f"{start}:{end}")
+    return reporting.build(labels, gold_rows, consensus, seed=f"{start}:{end}",
+                           option_rows=option_rows)
 
 
 def export_labels(store: Any, family: str, out_dir: Any) -> dict[str, Any]:
-    """Write the latest quality run's kept records as CSV and Parquet, with a data card."""
+    """Write the latest quality run's kept records as CSV and Parquet, with a data card.
+    Each record carries its design weight (``sampling_weight``) and the weight calibrated
+    for the posts screened out (``calibrated_weight``)."""
     import json
     from pathlib import Path
 
     import pandas as pd
 
     run = latest_run_or_fail(store, family)
-    rows = export_rows(family, store.export_rows(run["id"]))
-    card = datacard(family, run, rows)
+    judged = store.judged_rows(run["id"])
+    effect = screening_effect(family, judged)
+    rows = export_rows(family, [
+        {**r, "calibrated_weight": effect["calibrated_weights"].get(r["post_id"])}
+        for r in judged if r["kept"]])
+    card = datacard(family, run, rows, effect)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(rows)
@@ -405,6 +578,8 @@ def export_labels(store: Any, family: str, out_dir: Any) -> dict[str, Any]:
 
 
 def datacard_markdown(card: Mapping[str, Any]) -> str:
+    gold = card.get("gold_period") or {}
+    em = card.get("em") or {}
     lines = [
         f"# Data card: {card['family']} labels",
         "",
@@ -413,13 +588,54 @@ def datacard_markdown(card: Mapping[str, Any]) -> str:
         f"- Mean confidence of kept records: {card['mean_confidence'] or 0:.3f}.",
         f"- Records with a sampling weight (1 / inclusion probability): "
         f"{card['records_with_sampling_weight']}.",
+        (f"- Gold answers scored: {gold['answers']}, given from {gold['from']} to {gold['to']} "
+         "(UTC days)." if gold.get("answers") else "- Gold answers scored: none."),
+        f"- Consensus model (Dawid-Skene EM): {em.get('iterations')} iterations, "
+        + ("converged." if em.get("converged") else "**did not converge** (stopped at its cap)."
+           if em.get("converged") is False else "convergence not recorded."),
         "",
+    ]
+    if card.get("warnings"):
+        lines += ["## Warnings", ""] + [f"- **{w}**" for w in card["warnings"]] + [""]
+    lines += [
         "## Positives per label",
         "",
         "| label | records with it |",
         "| --- | --- |",
     ]
     lines += [f"| {k} | {v} |" for k, v in card["positives_per_slot"].items()]
+    effect = card.get("screening_effect") or {}
+    if effect.get("prevalence"):
+        method = effect["prevalence"][0]["method"]
+        lines += ["", "## Prevalence: judged sample vs kept posts", "",
+                  f"Consensus posteriors, {method}, with 95% intervals, over the "
+                  f"{effect['judged_posts']} posts judged and the {effect['kept_posts']} kept. "
+                  "A label is flagged when the kept estimate leaves the judged sample's "
+                  "interval: screening then changed what the dataset says about it.", "",
+                  "| label | judged sample | kept posts | shift | flagged |",
+                  "| --- | --- | --- | --- | --- |"]
+        for e in effect["prevalence"]:
+            before, after = e["labeled"], e["kept"]
+            shift = "n/a" if e["shift"] is None else f"{100 * e['shift']:+.1f} points"
+            lines.append(
+                f"| {e['label']} | {_fmt(before['value'], _ci(before), 100, '%')} | "
+                f"{_fmt(after['value'], _ci(after), 100, '%')} | {shift} | "
+                f"{'yes' if e['shifted'] else 'no'} |")
+        cal = effect["calibration"]
+        lines += ["", "## Sampling weights", "",
+                  "- `sampling_weight`: the design weight, 1 / inclusion probability in the "
+                  "post's newest campaign of this family.",
+                  f"- `calibrated_weight`: {cal['method']}. Assumption: {cal['assumption']}.",
+                  "", "| stratum (campaign:keyword) | population | judged | kept | factor |",
+                  "| --- | --- | --- | --- | --- |"]
+        for name, st in cal["strata"].items():
+            factor = "no kept posts" if st["factor"] is None else f"{st['factor']:.4f}"
+            lines.append(f"| {name} | {st['population']:g} | {st['judged']} | {st['kept']} | "
+                         f"{factor} |")
+        if cal["strata_without_kept_posts"]:
+            lines.append("")
+            lines.append("Strata without kept posts (their population is not represented): "
+                         + ", ".join(cal["strata_without_kept_posts"]) + ".")
     lines += ["", "## Agreement between coders", "",
               "| question | posts with 2+ coders | Krippendorff's alpha (95% CI) | "
               "full agreement (95% CI) |", "| --- | --- | --- | --- |"]
@@ -429,8 +645,26 @@ def datacard_markdown(card: Mapping[str, Any]) -> str:
                      f"{_fmt(a['percent_agreement'], a['percent_agreement_ci'], 100, '%')} |")
     lines += ["", "## Screening log", "", "| step | removed | why |", "| --- | --- | --- |"]
     lines += [f"| {s['step']} | {s['removed']} | {s['why']} |" for s in card["screening"]]
+    verdicts = [v for s in card["screening"] for v in s.get("verdicts", [])]
+    if verdicts:
+        lines += ["", "### Gold screen per question and coder", "",
+                  "| coder | question | gold answers | accuracy | Wilson lower bound | "
+                  "threshold | verdict |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        for v in verdicts:
+            verdict = v["verdict"] + (f" ({v['note']})" if v.get("note") else "")
+            lines.append(f"| {v['coder']} | {v['question']} | {v['gold_answers']} | "
+                         f"{_pct(v['accuracy_pct'])} | {_pct(v['wilson_low_pct'])} | "
+                         f"{v['threshold_pct']:g}% | {verdict} |")
     lines += ["", f"Re-labeling requested for {card['relabel_requested']} posts.", ""]
     return "\n".join(lines)
+
+
+def _ci(e: Mapping[str, Any]) -> list[float] | None:
+    return None if e.get("low") is None else [e["low"], e["high"]]
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:g}%"
 
 
 def _fmt(value: float | None, ci: Sequence[float] | None, scale: float = 1.0,
