@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 
 from trainset.models import Coder
@@ -39,9 +40,13 @@ def make_gold(conn, post_id: str, purpose: str, answers=None, family: str = "chi
                     answers=answers or CHILD_YES, rationale="The photo shows a toddler.")
 
 
-def service(conn, gold_rate: float = 0.0, lease_seconds: int = 600) -> LabelingService:
-    return LabelingService(LabelingStore(conn),
-                           LabelingSettings(gold_rate=gold_rate, lease_seconds=lease_seconds))
+def service(conn, gold_rate: float = 0.0, lease_seconds: int = 600,
+            seed: int | None = None) -> LabelingService:
+    """The labeling service; with ``seed``, its draws of gold posts repeat run after run."""
+    settings = LabelingSettings(gold_rate=gold_rate, lease_seconds=lease_seconds)
+    if seed is not None:
+        settings.rng = random.Random(seed)
+    return LabelingService(LabelingStore(conn), settings)
 
 
 def submission(post_id: str, answers=None, family: str = "child", sid: str | None = None):

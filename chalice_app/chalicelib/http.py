@@ -254,7 +254,7 @@ def current_coder(request: Request, store: LabelingStore) -> Coder:
         if not name:
             raise Unauthorized("no signed-in user on this request")
         row = store.coder_by_name(name)
-        if row is None:
+        if row is None or row["imported"]:
             raise Forbidden(f"user {name} is not registered as a coder; ask a manager")
         coder = Coder.from_row(row)
         groups = claims.get("cognito:groups") or ""
@@ -272,6 +272,8 @@ def current_coder(request: Request, store: LabelingStore) -> Coder:
     row = store.coder_by_id(claims.coder_id)
     if row is None:
         raise Unauthorized("this token's coder no longer exists")
+    if row["imported"]:
+        raise Unauthorized("this coder only holds imported labels and cannot sign in")
     return Coder.from_row(row)
 
 

@@ -216,8 +216,6 @@ def test_imported_labels_show_as_live_labels_do_not(db, tmp_path):
     assert [(lab["kind"], lab["source"]) for lab in labels] == [("task", None)]
 
 
-@pytest.mark.xfail(strict=False, reason="services.quality.fit_consensus counts only kind "
-                   "'task' as work until its owner makes it treat 'imported' alike")
 def test_consensus_runs_over_imported_labels(db, tmp_path):
     from trainset.services.quality import fit_consensus
 
@@ -244,3 +242,28 @@ def test_imported_labels_are_append_only(db, tmp_path):
         db.run("UPDATE labels SET answers = '{}'::jsonb")
     with pytest.raises(Exception, match="append-only"):
         db.run("DELETE FROM label_imports")
+
+
+def test_a_coder_made_by_an_import_can_never_sign_in(db, db_pool, database_url, tmp_path,
+                                                    monkeypatch):
+    """Neither a token minted for an imported coder nor `coders token` lets one act."""
+    from chalice.test import Client
+
+    from chalicelib import runtime
+    from tests.api.conftest import auth
+    from trainset.cli import main
+    from trainset.models import Coder
+    from trainset.store.labeling import LabelingStore
+
+    ids = make_posts(db, 1)
+    run_import(db, long_file(tmp_path, [(ids[0], "ana", "is_child", "false")]))
+    row = LabelingStore(db).coder_by_name("lab.ana")
+    assert row["imported"] is True
+    from app import app
+
+    runtime.configure(database_pool=db_pool)
+    with Client(app) as client:
+        answer = client.http.get("/me", headers=auth(Coder.from_row(row)))
+    assert answer.status_code == 401 and b"imported" in answer.body
+    monkeypatch.setenv("TRAINSET_DATABASE_URL", database_url)
+    assert main(["coders", "token", "lab.ana"]) == 2

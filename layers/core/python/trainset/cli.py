@@ -90,6 +90,9 @@ def cmd_coders_token(args: argparse.Namespace) -> int:
         row = LabelingStore(conn).coder_by_name(args.name)
     if row is None:
         raise TrainsetError(f"no coder named {args.name}; add one with 'coders add'")
+    if row["imported"]:
+        raise TrainsetError(f"{args.name} only holds labels imported from another tool "
+                            "and cannot sign in; no token is made for such coders")
     _say(_token_for(Coder.from_row(row)))
     return 0
 

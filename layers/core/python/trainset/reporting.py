@@ -34,15 +34,17 @@ def build(labels: Sequence[Mapping[str, Any]], gold_rows: Iterable[Mapping[str, 
     """All views from current labels (of any family), weekly gold rows, gold rows over the
     whole period (``option_rows``, for the per-option table) and consensus values keyed by
     (post_id, item)."""
-    work = [lab for lab in labels if lab["kind"] == "task"]
+    # A coder's daily count is what the page and the manager table show: every first label
+    # of real work, QA gold included (a coder cannot tell gold apart, so counts may not either).
+    counted = [lab for lab in labels if lab["kind"] in ("task", "qa")]
     daily: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
-    for lab in work:
+    for lab in counted:
         daily[(lab["coder"], _labeled_on(lab).isoformat())].append(lab)
     daily_rows = [_activity({"coder": coder, "day": day}, labs)
                   for (coder, day), labs in sorted(daily.items())]
 
     by_coder: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for lab in work:
+    for lab in counted:
         by_coder[lab["coder"]].append(lab)
     agree_rows = []
     for coder, labs in sorted(by_coder.items()):
