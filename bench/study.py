@@ -154,7 +154,10 @@ def run_study(work: Path, database_url: str, *, keywords: int = 40, per_keyword:
     start = time.perf_counter()
     home = work / "home"
     home.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "TRAINSET_DATABASE_URL": database_url, "TRAINSET_HOME": str(home),
+    # A user's shell: no stand-in endpoints left over from whatever ran this in-process.
+    inherited = {k: v for k, v in os.environ.items()
+                 if not k.startswith(("AWS_ENDPOINT_URL", "MOTO_"))}
+    env = {**inherited, "TRAINSET_DATABASE_URL": database_url, "TRAINSET_HOME": str(home),
            "TRAINSET_GOLD_RATE": "0.1", "PYTHONUNBUFFERED": "1"}
     yields = keyword_yields(keywords)
     posts = simulate.child_corpus(yields, per_keyword, seed)

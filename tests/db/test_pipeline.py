@@ -50,8 +50,16 @@ def run_job(db, families, copy_to=None):
     return job, result, JobStore(db).get(job["job_id"])
 
 
-def test_local_run_end_to_end_matches_the_database(db, stand_in, tmp_path):
+def test_local_run_end_to_end_matches_the_database(db, stand_in, tmp_path, monkeypatch):
+    import pandas as pd
+
     labeled(db)
+    # Half the posts have an author with an embedding: the job joins them (a local path).
+    db.run("UPDATE posts SET author = CASE WHEN right(id, 1) IN ('0', '1', '2', '3')"
+           " THEN 'ann' ELSE 'bob' END")
+    pd.DataFrame({"author": ["ann"], "vector": [[0.25, 0.5]]}).to_parquet(
+        tmp_path / "authors.parquet")
+    monkeypatch.setenv("TRAINSET_EXPORT_AUTHOR_VECTORS", str(tmp_path / "authors.parquet"))
     job, result, record = run_job(db, ["child"], tmp_path / "exports")
     assert result["status"] == "SUCCEEDED", result
     assert record["status"] == "succeeded" and record["finished_at"] is not None
@@ -86,7 +94,10 @@ def test_local_run_end_to_end_matches_the_database(db, stand_in, tmp_path):
         [str(pathlib.Path(folder) / s["file"]) for s in on_disk["shards"]],
         compression_type=on_disk["compression"] or "",
     ).map(lambda record: tf.io.parse_single_example(record, spec))
-    assert sum(1 for _ in records) == kept
+    read = list(records)
+    assert len(read) == kept
+    assert sum(int(r["vectors_mask"].numpy()) for r in read) == 4  # ann's posts
+    assert all(r["user_posts"].numpy() == 3 for r in read)  # each author has 3 other posts
 
 
 def test_a_failed_verification_fails_the_job_with_a_clear_error(db, stand_in, monkeypatch):

@@ -115,6 +115,7 @@ def stop_stand_in() -> None:
             _server.stop()
             _server = None
             os.environ.pop("AWS_ENDPOINT_URL_S3", None)
+            os.environ.pop("MOTO_PORT", None)
             forget_clients()
 
 

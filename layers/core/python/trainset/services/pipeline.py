@@ -13,7 +13,7 @@ from typing import Any
 
 from trainset import codebook, tfrecords
 from trainset.errors import InvalidInput
-from trainset.services.quality import export_rows, score_and_find_consensus, screen_and_requeue
+from trainset.services.quality import kept_rows, score_and_find_consensus, screen_and_requeue
 
 ASL_PATH = Path(__file__).resolve().parents[1] / "data" / "export_job.asl.json"
 FUNCTIONS = ("Quality", "Screen", "Export", "Verify", "Summary", "Failure")
@@ -59,7 +59,7 @@ def export_step(store: Any, blobs: Any, images: Any, event: dict) -> dict:
     """Write the family's TFRecords (verified locally) and upload them under
     ``exports/<job>/<family>/``."""
     family, run_id = event["family"], event["run_id"]
-    rows = export_rows(family, store.export_rows(run_id))
+    rows, _ = kept_rows(store, family, run_id)
     prefix = f"exports/{event['job_id']}/{family}/"
 
     def load_image(key: str) -> bytes | None:
@@ -69,9 +69,12 @@ def export_step(store: Any, blobs: Any, images: Any, event: dict) -> dict:
             return None
 
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
+        out = Path(tmp) / "out"
+        out.mkdir()
+        settings = tfrecords.ExportSettings(
+            author_vectors=_author_vectors(blobs, Path(tmp), AUTHOR_VECTORS_VARIABLE))
         manifest = tfrecords.export_posts(
-            rows, family, out, load_image=load_image if images is not None else None,
+            rows, family, out, settings, load_image=load_image if images is not None else None,
             source={"quality_run": run_id, "job_id": event["job_id"],
                     "query": "screened_posts kept, consensus_items of the run"})
         for path in sorted(out.iterdir()):
@@ -79,6 +82,24 @@ def export_step(store: Any, blobs: Any, images: Any, event: dict) -> dict:
             blobs.put(prefix + path.name, path.read_bytes(), content)
     return {**event, "prefix": prefix, "records": manifest["records"],
             "manifest_key": prefix + "dataset.json"}
+
+
+AUTHOR_VECTORS_VARIABLE = "TRAINSET_EXPORT_AUTHOR_VECTORS"
+
+
+def _author_vectors(blobs: Any, tmp: Path, variable: str) -> str | None:
+    """The author vectors file the export should join (``variable``: a local path, or a key
+    in the exports bucket, fetched into ``tmp``); None when none is configured."""
+    import os
+
+    where = os.environ.get(variable)
+    if not where:
+        return None
+    if Path(where).is_file():
+        return where
+    target = tmp / Path(where).name
+    target.write_bytes(blobs.get(where))
+    return str(target)
 
 
 def verify_step(blobs: Any, event: dict) -> dict:

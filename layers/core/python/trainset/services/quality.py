@@ -403,7 +403,8 @@ def export_rows(family: str, rows: Iterable[Mapping[str, Any]]) -> list[dict[str
         items = {k: (bool(v[0]), float(v[1])) for k, v in (r["items"] or {}).items()}
         answers = codebook.consistent_answers(family, {k: v[1] for k, v in items.items()})
         row: dict[str, Any] = {"post_id": r["post_id"], "text": r["text"],
-                               "keyword": r["keyword"], "image_key": r["image_key"]}
+                               "keyword": r["keyword"], "image_key": r["image_key"],
+                               "author": r.get("author")}
         for q in fam.questions:
             value = answers.get(q.name)
             if q.kind == "yes_no":
@@ -544,6 +545,17 @@ def coder_report(store: Any, start: Any, end: Any, family: str | None = None) ->
                            option_rows=option_rows)
 
 
+def kept_rows(store: Any, family: str, run_id: int) -> tuple[list[dict[str, Any]], dict]:
+    """A run's kept posts as dataset rows (``export_rows``), each with its design weight and
+    the weight calibrated for the posts screened out; and the screening's effect."""
+    judged = store.judged_rows(run_id)
+    effect = screening_effect(family, judged)
+    rows = export_rows(family, [
+        {**r, "calibrated_weight": effect["calibrated_weights"].get(r["post_id"])}
+        for r in judged if r["kept"]])
+    return rows, effect
+
+
 def export_labels(store: Any, family: str, out_dir: Any) -> dict[str, Any]:
     """Write the latest quality run's kept records as CSV and Parquet, with a data card.
     Each record carries its design weight (``sampling_weight``) and the weight calibrated
@@ -554,11 +566,7 @@ def export_labels(store: Any, family: str, out_dir: Any) -> dict[str, Any]:
     import pandas as pd
 
     run = latest_run_or_fail(store, family)
-    judged = store.judged_rows(run["id"])
-    effect = screening_effect(family, judged)
-    rows = export_rows(family, [
-        {**r, "calibrated_weight": effect["calibrated_weights"].get(r["post_id"])}
-        for r in judged if r["kept"]])
+    rows, effect = kept_rows(store, family, run["id"])
     card = datacard(family, run, rows, effect)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -56,15 +56,19 @@ class LabelingStore:
 
     # ``imported``: the coder only holds labels imported from another tool (``labels
     # import``): such a coder can never sign in or get a token.
-    _CODER = ("SELECT c.id, c.name, c.role, c.status, EXISTS (SELECT 1 FROM source_coders s"
-              " WHERE s.coder_id = c.id) AS imported FROM coders c")
 
     def coder_by_id(self, coder_id: int) -> dict[str, Any] | None:
-        rows = self.conn.run(self._CODER + " WHERE c.id = :id", id=coder_id)
+        rows = self.conn.run(
+            "SELECT c.id, c.name, c.role, c.status, EXISTS (SELECT 1 FROM source_coders s"
+            " WHERE s.coder_id = c.id) AS imported FROM coders c WHERE c.id = :id",
+            id=coder_id)
         return _rows_as_dicts(self.conn, rows)[0] if rows else None
 
     def coder_by_name(self, name: str) -> dict[str, Any] | None:
-        rows = self.conn.run(self._CODER + " WHERE c.name = :name", name=name)
+        rows = self.conn.run(
+            "SELECT c.id, c.name, c.role, c.status, EXISTS (SELECT 1 FROM source_coders s"
+            " WHERE s.coder_id = c.id) AS imported FROM coders c WHERE c.name = :name",
+            name=name)
         return _rows_as_dicts(self.conn, rows)[0] if rows else None
 
     def insert_coder(self, name: str, role: str, status: str) -> dict[str, Any] | None:

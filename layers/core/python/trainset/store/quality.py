@@ -144,30 +144,12 @@ class QualityStore:
         )
         return _dicts(self.conn, rows)[0] if rows else None
 
-    def export_rows(self, run_id: int) -> list[dict[str, Any]]:
-        """Kept posts of a run with their consensus items and newest design weight (from a
-        campaign of the run's family)."""
-        rows = self.conn.run(
-            "SELECT s.post_id, p.text, p.keyword, p.image_key, s.confidence, s.n_labels,"
-            " (SELECT w.weight FROM post_weights w JOIN campaigns c ON c.id = w.campaign_id"
-            "   WHERE w.post_id = s.post_id AND c.family = r.family"
-            "   ORDER BY w.campaign_id DESC LIMIT 1) AS weight,"
-            " (SELECT json_object_agg(c.item, json_build_array(c.value, c.posterior))"
-            "   FROM consensus_items c WHERE c.run_id = s.run_id AND c.post_id = s.post_id)"
-            "   AS items"
-            " FROM screened_posts s JOIN posts p ON p.id = s.post_id"
-            " JOIN quality_runs r ON r.id = s.run_id"
-            " WHERE s.run_id = :run AND s.kept ORDER BY s.post_id",
-            run=run_id,
-        )
-        return _dicts(self.conn, rows)
-
     def judged_rows(self, run_id: int) -> list[dict[str, Any]]:
         """Every post a run judged (kept or screened out) with its consensus items and its
         newest design weight from a campaign of the run's family: the campaign, stratum,
         weight and the stratum's population (None for posts sampled without a design)."""
         rows = self.conn.run(
-            "SELECT s.post_id, s.kept, p.text, p.keyword, p.image_key, s.confidence,"
+            "SELECT s.post_id, s.kept, p.text, p.keyword, p.image_key, p.author, s.confidence,"
             " s.n_labels, w.weight, w.campaign_id, w.stratum, cs.population,"
             " (SELECT json_object_agg(c.item, json_build_array(c.value, c.posterior))"
             "   FROM consensus_items c WHERE c.run_id = s.run_id AND c.post_id = s.post_id)"
