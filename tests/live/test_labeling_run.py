@@ -49,9 +49,11 @@ def test_concurrent_labeling_run_loses_and_misattributes_nothing(live_server, db
                                             tabs))
                     tasks = [body["task"] for status, body in answers if status == 200]
                     assert len(tasks) == 2, answers
-                    ids = {t["post_id"] if t else None for t in tasks}
-                    assert len(ids) == 1, f"two tabs of {coder.name} got two posts: {ids}"
-                    task = tasks[0]
+                    # Never two different posts; at the end of the queue one tab may see
+                    # nothing left just before another coder's skip frees a slot.
+                    ids = {t["post_id"] for t in tasks if t}
+                    assert len(ids) <= 1, f"two tabs of {coder.name} got two posts: {ids}"
+                    task = next((t for t in tasks if t), None)
                 else:
                     status, body = tabs[0].get("/api/tasks/next?family=child")
                     assert status == 200, body
