@@ -35,6 +35,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "chalice_app"))
 
+from harness import database, local_server  # noqa: E402
+
 from trainset.models import Coder  # noqa: E402
 from trainset.services import corpus  # noqa: E402
 from trainset.services.labeling import CoderAdmin, LabelingService, LabelingSettings  # noqa: E402
@@ -300,32 +302,14 @@ def http_cycles(url: str, coders: list[Coder], cycles: int, tmp: Path) -> dict:
     """Next task + submit over HTTP against ``python -m trainset run`` on the same database,
     one keep-alive connection and token per coder, all coders at once."""
     import http.client
-    import socket
 
     from trainset import tokens
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     secret = os.environ.setdefault("TRAINSET_TOKEN_SECRET", "bench-secret-" + uuid.uuid4().hex)
     env = {**os.environ, "TRAINSET_DATABASE_URL": url, "TRAINSET_HOME": str(tmp / "home"),
            "TRAINSET_GOLD_RATE": "0"}
-    log = (tmp / "server.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "trainset", "run", "--no-demo",
-                               "--port", str(port)], cwd=ROOT, env=env, stdout=log,
-                              stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                probe.request("GET", "/api/health")
-                if probe.getresponse().status == 200:
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the local server did not start; see " + str(tmp)) from None
-                time.sleep(0.2)
+    with local_server(env, tmp / "home") as base:
+        port = int(base.rsplit(":", 1)[1].split("/")[0])
 
         def open_cycle(coder: Coder) -> tuple[Callable[[], Any], Callable[[], None]]:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -354,10 +338,6 @@ def http_cycles(url: str, coders: list[Coder], cycles: int, tmp: Path) -> dict:
             return cycle, conn.close
 
         result = timed_threads(coders, cycles, open_cycle)
-    finally:
-        server.terminate()
-        server.wait(60)
-        log.close()
     result["sent"] = {sid: (coders[i].id, post) for i, row in enumerate(result.pop("results"))
                       for sid, post in row}
     return result
@@ -414,24 +394,6 @@ def api_latency(url: str, requests: int) -> dict:
     pool.close()
     return {"get_p50": statistics.median(get_ms), "get_p99": percentile(get_ms, 0.99),
             "post_p50": statistics.median(post_ms), "post_p99": percentile(post_ms, 0.99)}
-
-
-def database(tmp: Path) -> tuple[str, Callable[[], None]]:
-    configured = os.environ.get("TRAINSET_DATABASE_URL")
-    if configured:
-        settings = parse_url(configured)
-        name = f"trainset_bench_{uuid.uuid4().hex[:8]}"
-        admin = connect(settings)
-        admin.run('CREATE DATABASE "' + name + '"')
-        url = configured.replace(f"/{settings.database}", f"/{name}", 1)
-        return url, lambda: admin.run('DROP DATABASE "' + name + '" WITH (FORCE)')
-    import warnings
-
-    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
-    import pgserver
-
-    server = pgserver.get_server(str(tmp / "pg"), cleanup_mode="delete")
-    return server.get_uri(), server.cleanup
 
 
 def main() -> None:

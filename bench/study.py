@@ -29,7 +29,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -38,6 +37,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 YIELDS = ROOT / "bench" / "data" / "child_keyword_yield.csv"
+
+sys.path.insert(0, str(ROOT / "bench"))
+from harness import database as scratch_database  # noqa: E402
+from harness import local_server  # noqa: E402
 
 from trainset import codebook, simulate  # noqa: E402
 
@@ -83,41 +86,6 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return path
-
-
-@contextmanager
-def local_server(env: dict[str, str], home: Path) -> Iterator[str]:
-    """``python -m trainset run`` on a free port; yields the API's base URL."""
-    import http.client
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = (home / "server.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "trainset", "run", "--no-demo",
-                               "--port", str(port)], cwd=ROOT, env=env, stdout=log,
-                              stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                conn.request("GET", "/api/health")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the local server did not start; see {home}") from None
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}/api"
-    finally:
-        server.terminate()
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 def label_all(base: str, crowd: list[tuple[simulate.SimulatedCoder, str]],
@@ -326,18 +294,7 @@ def coverage(reps: int, keywords: int, per_keyword: int, budget: int, seed: int)
                       for i in range(len(sims))]
             service = LabelingService(LabelingStore(conn), LabelingSettings(gold_rate=0.1))
             truth = {p.row["id"]: p.truth for p in posts}
-            active = list(zip(sims, coders, strict=True))
-            while active:
-                for pair in list(active):
-                    sim, coder = pair
-                    task = service.next_task(coder, "child")["task"]
-                    if task is None:
-                        active.remove(pair)
-                        continue
-                    sid = str(uuid.UUID(int=rng.getrandbits(128)))
-                    service.submit(coder, {"submission_id": sid,
-                                           "post_id": task["post_id"], "family": "child",
-                                           "answers": sim.answer(truth[task["post_id"]], rng)})
+            simulate.label_in_process(service, list(zip(sims, coders, strict=True)), truth, rng)
             result = estimate_prevalence(store, QualityStore(conn), "child", "rep")
             for item in result["labels"]:
                 true = sum(value_of(p.truth) for p in corpus
@@ -352,12 +309,9 @@ def coverage(reps: int, keywords: int, per_keyword: int, budget: int, seed: int)
 
 @contextmanager
 def database() -> Iterator[str]:
-    """A scratch PostgreSQL: a new database on TRAINSET_DATABASE_URL, or an embedded one."""
+    """A scratch PostgreSQL (``harness.database``) for the length of the block."""
     with tempfile.TemporaryDirectory() as tmp:
-        sys.path.insert(0, str(ROOT / "bench"))
-        from assign import database as scratch
-
-        url, cleanup = scratch(Path(tmp))
+        url, cleanup = scratch_database(Path(tmp))
         try:
             yield url
         finally:

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from tests.factories import make_coder, make_gold, service, submission
+from tests.factories import make_coder, make_gold, service
 from trainset import codebook, simulate
 from trainset.filters import FilterSettings
 from trainset.services import corpus as corpus_service
@@ -56,17 +56,9 @@ def test_consensus_estimate_covers_the_truth_where_raw_votes_do_not(db):
     gold_truth = {g: a for g, a in zip(gold_ids, [
         {"is_child": True, "age": [codebook.AGE_TODDLER]} if i % 2 else {"is_child": False}
         for i in range(len(gold_ids))], strict=True)}
-    svc = service(db, gold_rate=0.25, seed=7)
-    active = list(zip(crowd, coders, strict=True))
-    while active:
-        for pair in list(active):
-            sim, coder = pair
-            task = svc.next_task(coder, "child")["task"]
-            if task is None:
-                active.remove(pair)
-                continue
-            known = truth.get(task["post_id"]) or gold_truth[task["post_id"]]
-            svc.submit(coder, submission(task["post_id"], sim.answer(known, rng)))
+    simulate.label_in_process(service(db, gold_rate=0.25, seed=7),
+                              list(zip(crowd, coders, strict=True)), {**truth, **gold_truth},
+                              rng)
 
     result = estimate_prevalence(store, QualityStore(db), "child", "study")
     assert result["em_converged"] is True

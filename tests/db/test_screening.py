@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from tests.factories import make_campaign, make_coder, make_gold, service, submission
+from tests.factories import make_campaign, make_coder, make_gold, service
 from trainset import codebook, simulate
 from trainset.filters import FilterSettings
 from trainset.services import corpus as corpus_service
@@ -43,17 +43,7 @@ def add_gold(db, n: int) -> dict[str, dict]:
 def work_through(db, pairs, truth, rng, gold_rate=1.0):
     """Each simulated coder takes tasks in turn until none is left; with gold_rate 1 every
     coder answers every gold post first, as the crowd fixture of test_quality does."""
-    svc = service(db, gold_rate=gold_rate)
-    active = list(pairs)
-    while active:
-        for pair in list(active):
-            sim, coder = pair
-            task = svc.next_task(coder, "child")["task"]
-            if task is None:
-                active.remove(pair)
-                continue
-            svc.submit(coder, submission(task["post_id"], sim.answer(truth[task["post_id"]],
-                                                                     rng)))
+    simulate.label_in_process(service(db, gold_rate=gold_rate), list(pairs), truth, rng)
 
 
 def good_coders(n: int) -> list[simulate.SimulatedCoder]:

@@ -209,3 +209,26 @@ def label_over_http(base_url: str, token: str, coder: SimulatedCoder,
     finally:
         conn.close()
     return done
+
+
+def label_in_process(service: Any, pairs: list[tuple[SimulatedCoder, Any]],
+                     truth: Mapping[str, Mapping[str, Any]], rng: random.Random,
+                     family: str = "child") -> int:
+    """Each simulated coder (with their coder row) takes tasks in turn from the labeling
+    service until none is left for anyone; returns how many labels were stored."""
+    import uuid
+
+    active = list(pairs)
+    done = 0
+    while active:
+        for pair in list(active):
+            sim, coder = pair
+            task = service.next_task(coder, family)["task"]
+            if task is None:
+                active.remove(pair)
+                continue
+            service.submit(coder, {"submission_id": str(uuid.uuid4()),
+                                   "post_id": task["post_id"], "family": family,
+                                   "answers": sim.answer(truth[task["post_id"]], rng)})
+            done += 1
+    return done
