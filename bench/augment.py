@@ -4,16 +4,17 @@ All three start from the same JPEG bytes and end with ten 280x280 RGB images: th
 rotations by +-20 and +-40 degrees, the horizontal flip and the flip rotated +-20/+-40, each
 whole and letterboxed.
 
-- trainset: ``trainset.images`` (JPEG draft decoding, shrink first, one resampling per variant,
-  flips as mirror copies). Also timed with the ten JPEG encodings the Lambda function does.
+- trainset: ``trainset.images.augment`` (JPEG draft decoding, shrink first, one resampling
+  per variant, flips as mirror copies). Also timed with the ten JPEG encodings the Lambda
+  function does.
 - study: what the study ran: ``scipy.ndimage.rotate`` (its defaults: cubic spline,
   ``reshape=True``) on the full-size array for every variant, then a resize to 280.
 - albumentations (bench-only dependency, ``bench/requirements.txt``): ``SafeRotate`` +
   ``LongestMaxSize`` + ``PadIfNeeded`` per variant on the cv2-decoded image, as written
   naively (rotate the full image) and shrinking first (the fair, fast way to use it).
 
-Then face clipping: photos per second through ``trainset.faces.clip_faces_bytes`` with MTCNN on
-scikit-image's photos and the benchmark JPEG (model loaded once, not counted).
+Then face clipping: photos per second through ``trainset.images.faces.clip_faces_bytes``
+with MTCNN on scikit-image's photos and the benchmark JPEG (model loaded once, not counted).
 
     python bench/augment.py [--repeats 40] [--study-repeats 3] [--face-rounds 3]
 """
@@ -32,7 +33,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from trainset.images import AugmentSettings, augment_bytes, augment_image, open_image
+from trainset.images.augment import AugmentSettings, augment_bytes, augment_image, open_image
 
 SIZE = 280
 VARIANTS = [(v.angle, v.flip) for v in AugmentSettings().variants]
@@ -169,7 +170,7 @@ def augmentation(args: argparse.Namespace) -> None:
 def faces(args: argparse.Namespace) -> None:
     from skimage import data
 
-    from trainset.faces import MtcnnDetector, clip_faces_bytes
+    from trainset.images.faces import MtcnnDetector, clip_faces_bytes
 
     def encode(array: np.ndarray) -> bytes:
         out = io.BytesIO()

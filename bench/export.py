@@ -2,7 +2,7 @@
 
 Exports the study's 84,811 real child labels (bench/data or ../shared: labeled_tweets_child.csv;
 post text is generated, the labels are real) and a 20,000-record image set through
-``trainset.tfrecords.export_posts`` (build Examples, shard, write, verify). The reference, in
+``trainset.export.tfrecords.export_posts`` (build Examples, shard, write, verify). The reference, in
 the same run, is a bare ``tf.io.TFRecordWriter`` loop over the same pre-built, serialised
 Examples: the limit for writing. Prints records/s, MB/s, the ratio, and verification time.
 
@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT.parent / "shared" / "seed-data" / "labeled_tweets_child.csv"
 
-from trainset import author_features, codebook, tfrecords  # noqa: E402
+from trainset import codebook  # noqa: E402
+from trainset.export import author_features, tfrecords  # noqa: E402
 
 
 def study_rows() -> list[dict]:

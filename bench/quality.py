@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trainset.agreement import krippendorff_alpha
-from trainset.consensus import encode, fit, majority_vote
+from trainset.quality.agreement import krippendorff_alpha
+from trainset.quality.consensus import encode, fit, majority_vote
 
 DATA = resources.files("trainset") / "data" / "coder_gold_accuracy.csv"
 STUDY_LABELS = Path(__file__).resolve().parents[2] / "shared" / "seed-data" / \

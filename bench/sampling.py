@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trainset.estimate import Observation, weighted
-from trainset.sampling import STRATEGIES, allocate, draw
+from trainset.corpus.estimate import Observation, weighted
+from trainset.corpus.sampling import STRATEGIES, allocate, draw
 
 DATA = Path(__file__).resolve().parent / "data" / "child_keyword_yield.csv"
 # Age groups of the study's positive child labels (labeled_tweets_child.csv), in slot order.

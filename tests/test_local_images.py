@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from trainset import image_keys
 from trainset.blobs.s3 import forget_clients
 from trainset.errors import TrainsetError
-from trainset.faces import MtcnnDetector
+from trainset.images import keys as image_keys
+from trainset.images.faces import MtcnnDetector
 from trainset.local.images import ENDPOINT_FILE, running_stand_in, start_local_images
 
 
@@ -51,7 +51,7 @@ def keys(local, prefix: str) -> list[str]:
 
 def images_cli(argv: list[str]) -> int:
     """The `images` commands as `python -m trainset` parses and runs them."""
-    from trainset.cli_images import register
+    from trainset.cli.images import register
 
     parser = argparse.ArgumentParser(prog="python -m trainset")
     register(parser.add_subparsers(dest="command", required=True))
@@ -68,7 +68,7 @@ def trainset_command() -> list[str]:
     if "images" in commands.choices:
         return [sys.executable, "-m", "trainset"]
     shim = ("import sys, argparse\n"
-            "from trainset.cli_images import register\n"
+            "from trainset.cli.images import register\n"
             "from trainset.errors import TrainsetError\n"
             "p = argparse.ArgumentParser(prog='python -m trainset')\n"
             "register(p.add_subparsers(dest='command', required=True))\n"

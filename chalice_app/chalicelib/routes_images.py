@@ -19,7 +19,7 @@ from chalice.app import Request
 from chalicelib.http import Inputs, current_coder, endpoint, require_manager, services
 from trainset.api_schema import BY_NAME
 from trainset.errors import ConfigurationError
-from trainset.image_keys import UPLOADS_PREFIX
+from trainset.images.keys import UPLOADS_PREFIX
 
 bp = Blueprint(__name__)
 

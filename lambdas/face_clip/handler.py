@@ -16,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from trainset.blobs.s3 import S3Blobs, s3_blobs
-from trainset.faces import MtcnnDetector
+from trainset.images.faces import MtcnnDetector
 from trainset.services import images
 
 logger = Logger(service="trainset-face-clip")

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from tests.factories import make_coder, service, submission
+from trainset.corpus.filters import FilterSettings
 from trainset.errors import Conflict, InvalidInput
-from trainset.filters import FilterSettings
 from trainset.services.campaigns import SampleRequest, estimate_prevalence, sample
 from trainset.services.ingest import import_files
 from trainset.store.corpus import CorpusStore

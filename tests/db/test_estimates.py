@@ -9,7 +9,7 @@ import pytest
 
 from tests.factories import make_coder, make_gold, service
 from trainset import codebook, simulate
-from trainset.filters import FilterSettings
+from trainset.corpus.filters import FilterSettings
 from trainset.services import corpus as corpus_service
 from trainset.services.campaigns import SampleRequest, estimate_prevalence, sample
 from trainset.store.corpus import CorpusStore

@@ -116,7 +116,7 @@ def test_a_gold_post_is_never_sampled_into_a_campaign(db, tmp_path):
 
 
 def _no_filters():
-    from trainset.filters import FilterSettings
+    from trainset.corpus.filters import FilterSettings
 
     return FilterSettings(exclude_phrases=(), min_length=0, near_duplicate_bits=None)
 

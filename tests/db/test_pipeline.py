@@ -101,7 +101,7 @@ def test_local_run_end_to_end_matches_the_database(db, stand_in, tmp_path, monke
 
 
 def test_a_failed_verification_fails_the_job_with_a_clear_error(db, stand_in, monkeypatch):
-    from trainset import tfrecords
+    from trainset.export import tfrecords
 
     labeled(db, 2)
 

@@ -19,8 +19,8 @@ from tests.factories import (
     service,
     submission,
 )
-from trainset import reporting
 from trainset.errors import NotFound
+from trainset.quality import reporting
 from trainset.services.quality import (
     ScreeningRules,
     coder_report,
@@ -198,7 +198,7 @@ def test_coder_report_files_open(db, crowd, tmp_path):
     # Agreement with consensus, recomputed from the stored consensus items.
     consensus = dict(((p, i), v) for p, i, v in db.run(
         "SELECT post_id, item, value FROM consensus_items"))
-    from trainset.goldscore import binary_items
+    from trainset.quality.goldscore import binary_items
 
     for name in ("ana", "ben"):
         same = total = 0

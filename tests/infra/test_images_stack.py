@@ -195,7 +195,7 @@ def test_face_clip_is_a_container_image_staged_without_docker(dev: Synthesized) 
     staged = outdir / docker["source"]["directory"]
     files = {p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()}
     assert {"lambdas/face_clip/Dockerfile", "lambdas/face_clip/handler.py",
-            "lambdas/face_clip/requirements.txt", "layers/core/python/trainset/faces.py",
+            "lambdas/face_clip/requirements.txt", "layers/core/python/trainset/images/faces.py",
             "layers/core/python/trainset/services/images.py"} <= files
     assert all(f.startswith(("lambdas/face_clip/", "layers/core/python/trainset/"))
                for f in files), sorted(files)[:10]

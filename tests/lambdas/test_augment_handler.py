@@ -10,8 +10,8 @@ from skimage import data
 
 from tests.events import load_event, s3_event, sns_event
 from tests.lambdas.images_s3 import BUCKET, get_json, jpeg, keys, upload
-from trainset import image_keys
-from trainset.images import ImageLimits
+from trainset.images import keys as image_keys
+from trainset.images.augment import ImageLimits
 from trainset.local.images import LocalContext, load_handler
 
 

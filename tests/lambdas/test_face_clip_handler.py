@@ -11,8 +11,8 @@ from skimage import data
 
 from tests.events import s3_event, sns_event
 from tests.lambdas.images_s3 import BUCKET, get_json, jpeg, keys, upload
-from trainset import image_keys
-from trainset.faces import MtcnnDetector
+from trainset.images import keys as image_keys
+from trainset.images.faces import MtcnnDetector
 from trainset.local.images import LocalContext, load_handler
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from trainset import codebook
-from trainset.author_features import USER_STATS, VectorFileError, load_vectors, user_stats
+from trainset.export.author_features import USER_STATS, VectorFileError, load_vectors, user_stats
 
 TODDLER = {"is_child": True, "age": [codebook.AGE_TODDLER]}
 NO_CHILD = {"is_child": False}

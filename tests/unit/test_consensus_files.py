@@ -4,7 +4,7 @@ import csv
 
 import pytest
 
-from trainset.consensus_files import FileError, run
+from trainset.quality.consensus_files import FileError, run
 
 TODDLER = "1 to 4 years (toddler/pre-school)"
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from trainset.estimate import Z95, Observation, per_keyword, unweighted, weighted
+from trainset.corpus.estimate import Z95, Observation, per_keyword, unweighted, weighted
 
 
 def obs(stratum, values):

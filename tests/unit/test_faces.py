@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from trainset.faces import (
+from trainset.images.augment import NotAnImage
+from trainset.images.faces import (
     Detection,
     FaceSettings,
     MtcnnDetector,
@@ -17,7 +18,6 @@ from trainset.faces import (
     crop_box,
     find_faces,
 )
-from trainset.images import NotAnImage
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Sampling-frame filters: each reports what it removed (pure)."""
 
-from trainset.filters import (
+from trainset.corpus.filters import (
     Candidate,
     FilterSettings,
     apply_filters,

@@ -8,14 +8,14 @@ import json
 import pytest
 
 from trainset import codebook
-from trainset.goldsets import (
+from trainset.corpus.goldsets import (
     GoldRow,
     export_format,
     read_gold_file,
     split_duplicates,
     write_export,
 )
-from trainset.ingest import FileProblem, Reject
+from trainset.corpus.ingest import FileProblem, Reject
 
 TODDLER = codebook.AGE_TODDLER
 BABY = codebook.AGE_BABY

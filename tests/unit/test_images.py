@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from trainset import image_keys
-from trainset.images import (
+from trainset.images import keys as image_keys
+from trainset.images.augment import (
     AugmentSettings,
     CorruptImage,
     ImageLimits,

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from trainset.ingest import FileProblem, Reject, check_row, parse_created_at, read_rows
+from trainset.corpus.ingest import FileProblem, Reject, check_row, parse_created_at, read_rows
 
 HEADER = "id,text,keyword,family,created_at,image_url,author,lang\n"
 

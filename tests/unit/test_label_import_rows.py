@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from trainset.codebook import AGE_BABY, AGE_TODDLER, AGE_UNSURE
-from trainset.label_import import FileProblem, detect_format, parse_file, submission_id
+from trainset.corpus.label_import import FileProblem, detect_format, parse_file, submission_id
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 STUDY_SAMPLE = FIXTURES / "study_child_labels_sample.csv"

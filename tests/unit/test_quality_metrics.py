@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from trainset.agreement import (
+from trainset.corpus.estimate import Observation, calibrate, compare
+from trainset.quality.agreement import (
     bootstrap_interval,
     cohen_kappa,
     jaccard,
@@ -16,9 +17,8 @@ from trainset.agreement import (
     pairwise_kappa,
     percent_agreement,
 )
-from trainset.consensus import BinaryLabel, dawid_skene, encode, fit, majority_vote
-from trainset.estimate import Observation, calibrate, compare
-from trainset.goldscore import (
+from trainset.quality.consensus import BinaryLabel, dawid_skene, encode, fit, majority_vote
+from trainset.quality.goldscore import (
     GoldAnswer,
     QuestionScore,
     binary_items,

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from trainset.sampling import (
+from trainset.corpus.sampling import (
     MIN_PER_STRATUM,
     SamplingError,
     allocate,

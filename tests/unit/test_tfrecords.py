@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from trainset import codebook
-from trainset.tfrecords import (
+from trainset.export.tfrecords import (
     FACE_AGES,
     ExportSettings,
     VerificationError,
@@ -102,7 +102,7 @@ def test_shard_names_counts_and_determinism(tmp_path):
 
 
 def test_a_corrupted_shard_fails_verification(tmp_path):
-    from trainset.tfrecords import feature_spec
+    from trainset.export.tfrecords import feature_spec
 
     manifest = export_posts(rows(30), "child", tmp_path, ExportSettings(gzip=False))
     shard = manifest["shards"][0]
@@ -161,7 +161,7 @@ def test_face_records_carry_the_studys_age_one_hot(tmp_path):
 
 
 def test_wire_encoding_matches_tensorflows_deterministic_serialisation():
-    from trainset.tfrecords import _example, _feature
+    from trainset.export.tfrecords import _example, _feature
 
     values = {"text": "héllo", "empty": b"", "n": 7, "big": 2**40, "neg": -3, "f": 0.25,
               "ints": [0, 1, 300], "floats": [0.5, 1.5], "none": []}

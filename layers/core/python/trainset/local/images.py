@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
-from trainset.image_keys import UPLOADS_PREFIX
+from trainset.images.keys import UPLOADS_PREFIX
 
 logger = logging.getLogger("trainset.local.images")
 

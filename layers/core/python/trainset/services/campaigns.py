@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from trainset import codebook, estimate
-from trainset.errors import Conflict, InvalidInput, NotFound
-from trainset.filters import Candidate, FilterSettings, FilterStep, apply_filters
-from trainset.sampling import (
+from trainset import codebook
+from trainset.corpus import estimate
+from trainset.corpus.filters import Candidate, FilterSettings, FilterStep, apply_filters
+from trainset.corpus.sampling import (
     STRATEGIES,
     SampledPost,
     SamplingError,
@@ -22,6 +22,7 @@ from trainset.sampling import (
     load_yields_csv,
     stratum_of,
 )
+from trainset.errors import Conflict, InvalidInput, NotFound
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Loading your own gold and practice sets, listing and exporting them; used by the CLI and API.
 
-Rows are read and checked first (``trainset.goldsets``); then, in one transaction, rows about
+Rows are read and checked first (``trainset.corpus.goldsets``); then, in one transaction, rows about
 posts already in a campaign are rejected, new posts are created and gold rows are inserted or
 updated. A failure leaves nothing half-written; a rejected row never stops the good ones.
 """
@@ -15,10 +15,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from trainset import codebook, goldsets
+from trainset import codebook
+from trainset.corpus import goldsets
+from trainset.corpus.goldsets import GoldRow
+from trainset.corpus.ingest import DEFAULT_MAX_TEXT, FileProblem, Reject
 from trainset.errors import InvalidInput
-from trainset.goldsets import GoldRow
-from trainset.ingest import DEFAULT_MAX_TEXT, FileProblem, Reject
 
 REJECT_COLUMNS = ("file", "line", "reason", "id", "raw")
 API_REJECTS_SHOWN = 20

@@ -8,10 +8,10 @@ AWS and under ``make run``; a folder or a bucket from the command line):
 2. The bytes are read and hashed. If the stage's manifest for that hash exists with the same
    settings, nothing is written: the upload is reported ``already_processed`` (a redelivered
    event, or the same photo uploaded twice).
-3. The image is checked and processed (``trainset.images`` / ``trainset.faces``). A file that
-   cannot be used (not an image, truncated, corrupt, too many pixels), or that the processing
-   itself fails on, is copied to ``quarantine/`` beside a JSON error record, and reported as a
-   failure of that record only: retrying would fail the same way.
+3. The image is checked and processed (``trainset.images.augment`` / ``trainset.images.faces``). A
+   file that cannot be used (not an image, truncated, corrupt, too many pixels), or that the
+   processing itself fails on, is copied to ``quarantine/`` beside a JSON error record, and reported
+   as a failure of that record only: retrying would fail the same way.
 4. Outputs are written, the manifest last, so a manifest always describes a finished job.
 
 Errors talking to the store are not caught per image: they are worth retrying, and the Lambda
@@ -30,9 +30,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import unquote_plus
 
-from trainset import image_keys
 from trainset.errors import InvalidInput
-from trainset.images import (
+from trainset.images import keys as image_keys
+from trainset.images.augment import (
     AugmentSettings,
     ImageLimits,
     ImageRejected,
@@ -154,7 +154,7 @@ def augment_settings_from_env(env: Mapping[str, str] | None = None) -> AugmentSe
 
 
 def face_settings_from_env(env: Mapping[str, str] | None = None) -> Any:
-    from trainset.faces import FaceSettings
+    from trainset.images.faces import FaceSettings
 
     env = os.environ if env is None else env
     base = FaceSettings()
@@ -356,7 +356,7 @@ def clip_faces_upload(store: ImageStore, upload: Upload, *, detector: Any,
                       source: ImageStore | None = None) -> Outcome:
     """Write the upload's face crops and its faces manifest (an empty list of faces is a
     result too: the photo is marked done)."""
-    from trainset.faces import FaceSettings, clip_faces_bytes
+    from trainset.images.faces import FaceSettings, clip_faces_bytes
 
     settings = settings or FaceSettings()
 

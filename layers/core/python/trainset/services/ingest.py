@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainset.ingest import (
+from trainset.corpus.ingest import (
     DEFAULT_MAX_TEXT,
     FileProblem,
     FirstIdWins,

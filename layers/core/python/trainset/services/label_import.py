@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from trainset import codebook
-from trainset.errors import InvalidInput
-from trainset.label_import import (
+from trainset.corpus.label_import import (
     FileProblem,
     ImportedLabel,
     LabelReject,
     check_source,
     parse_file,
 )
+from trainset.errors import InvalidInput
 
 REJECT_COLUMNS = ("file", "line", "location", "reason", "post_id", "coder", "raw")
 BATCH = 5_000

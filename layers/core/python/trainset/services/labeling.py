@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from trainset import codebook, practice
+from trainset import codebook
 from trainset.errors import Conflict, DuplicateSubmission, Forbidden, InvalidInput, NotFound
 from trainset.models import ROLES, STATUSES, Coder
+from trainset.quality import practice
 from trainset.store.labeling import LeaseRace
 
 MODES = ("work", "practice")

@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from trainset import codebook, tfrecords
+from trainset import codebook
 from trainset.errors import InvalidInput
+from trainset.export import tfrecords
 from trainset.services.quality import kept_rows, score_and_find_consensus, screen_and_requeue
 
 ASL_PATH = Path(__file__).resolve().parents[1] / "data" / "export_job.asl.json"

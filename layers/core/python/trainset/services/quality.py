@@ -7,10 +7,11 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from trainset import agreement, codebook
-from trainset.consensus import BinaryLabel, dawid_skene
+from trainset import codebook
 from trainset.errors import InvalidInput, NotFound
-from trainset.goldscore import (
+from trainset.quality import agreement
+from trainset.quality.consensus import BinaryLabel, dawid_skene
+from trainset.quality.goldscore import (
     GoldAnswer,
     binary_items,
     cohort,
@@ -433,7 +434,7 @@ def screening_effect(family: str, judged: Sequence[Mapping[str, Any]]) -> dict[s
     a design weight, with 95% intervals and a warning when the kept estimate leaves the
     judged sample's interval; and the kept posts' calibrated weights (``estimate.calibrate``)
     with, per stratum, the factor applied."""
-    from trainset import estimate
+    from trainset.corpus import estimate
 
     with_weight = [r for r in judged if r.get("weight") is not None]
     populations = {_stratum_key(r): int(r["population"]) for r in with_weight
@@ -525,7 +526,7 @@ def datacard(family: str, run: Mapping[str, Any], rows: Sequence[Mapping[str, An
 
 def coder_report(store: Any, start: Any, end: Any, family: str | None = None) -> dict:
     """The coder report's views for labels made in [start, end)."""
-    from trainset import reporting
+    from trainset.quality import reporting
 
     families = [_require_family(family).name] if family else list(codebook.FAMILY_NAMES)
     labels: list[dict[str, Any]] = []

@@ -47,7 +47,7 @@ class CorpusStore:
 
     @staticmethod
     def copy_payload(import_id: str, batch: int, rows: Sequence[Any]) -> io.BytesIO:
-        """The COPY data (CSV) for a batch of checked posts (``trainset.ingest.PostRow``)."""
+        """The COPY data (CSV) for a batch of checked posts (``trainset.corpus.ingest.PostRow``)."""
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         for seq, r in enumerate(rows):
@@ -323,8 +323,8 @@ class CorpusStore:
         return {post_id: name for post_id, name in rows}
 
     def upsert_gold_posts(self, posts: Sequence[Any]) -> tuple[set[str], set[str]]:
-        """Create the posts (``trainset.ingest.PostRow``) not in the corpus yet; for the others
-        take the row's text and whatever else the row gives (keyword, image, author, date,
+        """Create the posts (``trainset.corpus.ingest.PostRow``) not in the corpus yet; for the
+        others take the row's text and whatever else the row gives (keyword, image, author, date,
         extra keys), keeping the stored values the row leaves empty and the stored family.
         Returns (created ids, changed ids); an equal post is not rewritten."""
         if not posts:

@@ -1,9 +1,9 @@
 """Face clipping for the child-age model: find faces with MTCNN, keep the big sure ones, crop.
 
 The study ran MTCNN over its photos by hand. Here ``clip_faces_bytes`` takes the uploaded bytes
-(checked like every image: ``trainset.images.open_image``), runs a detector on a copy no larger
-than it needs to be, keeps faces whose box is at least ``min_size`` pixels on its shorter side
-(in the source's pixels) with at least ``min_confidence``, and cuts a square around each box
+(checked like every image: ``trainset.images.augment.open_image``), runs a detector on a copy no
+larger than it needs to be, keeps faces whose box is at least ``min_size`` pixels on its shorter
+side (in the source's pixels) with at least ``min_confidence``, and cuts a square around each box
 (its longer side, plus ``margin`` on every side) resized to ``crop_size`` x ``crop_size``.
 
 The detector is behind a small protocol, so the rules here are tested without TensorFlow;
@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from trainset.images import ImageLimits, SourceInfo, encode_jpeg, open_image
+from trainset.images.augment import ImageLimits, SourceInfo, encode_jpeg, open_image
 
 # MTCNN's smallest reliable face is about 20 px (its default min_face_size); a face we keep is
 # never shrunk below this many pixels for detection.

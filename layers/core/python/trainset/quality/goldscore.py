@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from trainset import codebook
-from trainset.estimate import Z95
+from trainset.corpus.estimate import Z95
 
 
 def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None:

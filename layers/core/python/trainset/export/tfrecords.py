@@ -26,7 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from trainset import __version__, author_features, codebook
+from trainset import __version__, codebook
+from trainset.export import author_features
 
 SPLITS = ("train", "validation", "test")
 FACE_AGES = ("baby", "toddler", "elementary", "middle", "high", "adult", "none")
@@ -271,7 +272,7 @@ def post_example(row: Mapping[str, Any], image: bytes | None, images: bool,
 
 @dataclass(frozen=True)
 class AuthorFeatures:
-    """A post's author features (``trainset.author_features``)."""
+    """A post's author features (``trainset.export.author_features``)."""
 
     stats: Sequence[float]
     other_posts: int
@@ -390,7 +391,7 @@ def export_posts(
 ) -> dict[str, Any]:
     """Write a family's records as sharded TFRecords with ``features.json`` and
     ``dataset.json``, verify every shard, and return the manifest."""
-    from trainset.wordpiece import Vocabulary
+    from trainset.export.wordpiece import Vocabulary
 
     settings = settings or ExportSettings()
     fam = codebook.family(family)

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from trainset.errors import InvalidInput
-from trainset.image_keys import content_hash
+from trainset.images.keys import content_hash
 
 # Formats we decode; Pillow is told to try only these (no exotic parsers on untrusted bytes).
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")

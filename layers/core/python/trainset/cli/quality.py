@@ -86,7 +86,7 @@ def _question_thresholds(family: str, given: list[str] | None) -> dict[str, floa
 
 
 def cmd_consensus(args: argparse.Namespace) -> int:
-    from trainset.consensus_files import FileError, run
+    from trainset.quality.consensus_files import FileError, run
 
     try:
         result = run(Path(args.labels), Path(args.gold) if args.gold else None, Path(args.out))
@@ -107,8 +107,8 @@ def _day(text: str | None, default: date) -> datetime:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from trainset import reporting
     from trainset.cli import _connection
+    from trainset.quality import reporting
     from trainset.services.quality import coder_report
 
     today = datetime.now(UTC).date()

@@ -1,6 +1,6 @@
 """Gold and practice sets: file rows into checked gold posts, or rejects with file and line.
 
-Pure: no database. The files are read by the corpus import's reader (``trainset.ingest``), so
+Pure: no database. The files are read by the corpus import's reader (``trainset.corpus.ingest``), so
 a gold file accepts every corpus column (``keyword``, ``image_key``/``image_url``, ``author``,
 ``created_at``) plus ``family`` (required here), ``answers`` (a JSON object exactly as
 ``POST /labels`` takes it; in CSV a JSON string), ``rationale`` and ``purpose``. Answers are
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from trainset import codebook
-from trainset.ingest import (
+from trainset.corpus.ingest import (
     DEFAULT_MAX_TEXT,
     FileProblem,
     PostRow,

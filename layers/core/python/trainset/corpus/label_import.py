@@ -34,7 +34,14 @@ from pathlib import Path
 from typing import Any
 
 from trainset import codebook
-from trainset.ingest import KNOWN_COLUMNS, MAX_ID_LENGTH, FileProblem, PostRow, RawRow, check_row
+from trainset.corpus.ingest import (
+    KNOWN_COLUMNS,
+    MAX_ID_LENGTH,
+    FileProblem,
+    PostRow,
+    RawRow,
+    check_row,
+)
 
 FORMATS = ("long", "wide", "labelstudio")
 LONG_COLUMNS = ("post_id", "coder_id", "field", "value")

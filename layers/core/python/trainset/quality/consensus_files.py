@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from trainset import codebook
-from trainset.consensus import BinaryLabel, ConsensusResult, dawid_skene
+from trainset.quality.consensus import BinaryLabel, ConsensusResult, dawid_skene
 
 OUTPUT_COLUMNS = ("post_id", "field", "option", "value", "confidence", "n_labels")
 

@@ -1,6 +1,9 @@
 """``python -m trainset``: the command line for managers and for the local stack.
 
-Every command explains bad input in one line and exits non-zero; no stack traces.
+The core commands (run, db, coders, corpus, labels, sample, estimate, demo) live here; the
+image, quality, export-job and gold commands register themselves from this package's
+``images``, ``quality``, ``pipeline`` and ``gold`` modules. Every command explains bad input
+in one line and exits non-zero; no stack traces.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ DEMO_CODERS = (
 
 
 def repo_root() -> Path:
-    """The checkout this package lives in (layers/core/python/trainset -> repo)."""
-    return Path(__file__).resolve().parents[4]
+    """The checkout this package lives in (layers/core/python/trainset/cli -> repo)."""
+    return Path(__file__).resolve().parents[5]
 
 
 def _say(message: str) -> None:
@@ -316,7 +319,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from trainset.filters import FilterSettings
+    from trainset.corpus.filters import FilterSettings
     from trainset.services.campaigns import SampleRequest, sample
     from trainset.store.corpus import CorpusStore
     from trainset.store.migrations import migrate
@@ -485,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(func=cmd_corpus_import)
 
     from trainset.codebook import FAMILY_NAMES
-    from trainset.sampling import STRATEGIES
+    from trainset.corpus.sampling import STRATEGIES
 
     smp = sub.add_parser(
         "sample", help="draw a labeling campaign from the corpus, with inclusion probabilities",
@@ -553,12 +556,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where rejected labels are written (default: %(default)s)")
     limp.set_defaults(func=cmd_labels_import)
 
-    from trainset import cli_gold, cli_images, cli_pipeline, cli_quality
+    from trainset.cli import gold as gold_commands
+    from trainset.cli import images as image_commands
+    from trainset.cli import pipeline as pipeline_commands
+    from trainset.cli import quality as quality_commands
 
-    cli_images.register(sub)
-    cli_quality.register(sub)
-    cli_pipeline.register(sub)
-    cli_gold.register(sub)
+    image_commands.register(sub)
+    quality_commands.register(sub)
+    pipeline_commands.register(sub)
+    gold_commands.register(sub)
 
     demo = sub.add_parser("demo", help="the demo corpus")
     d_sub = demo.add_subparsers(dest="demo_command", required=True, metavar="ACTION")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from trainset.codebook import FAMILY_NAMES
-from trainset.goldsets import PURPOSES, short
+from trainset.corpus.goldsets import PURPOSES, short
 
 
 def _say(message: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from trainset import codebook
-from trainset.goldscore import binary_items
+from trainset.quality.goldscore import binary_items
 
 SAMPLE_PER_CODER = 10
 

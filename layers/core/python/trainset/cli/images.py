@@ -129,7 +129,7 @@ def _aws_errors(action: Callable[[], int]) -> int:
 
 
 def _limits(args: argparse.Namespace) -> Any:
-    from trainset.images import ImageLimits
+    from trainset.images.augment import ImageLimits
 
     try:
         return ImageLimits(max_bytes=args.max_bytes, max_pixels=args.max_pixels)
@@ -177,7 +177,7 @@ def _run_backfill(args: argparse.Namespace, stage: str,
 
 
 def cmd_images_augment(args: argparse.Namespace) -> int:
-    from trainset.images import AugmentSettings
+    from trainset.images.augment import AugmentSettings
     from trainset.services.images import augment_upload
 
     try:
@@ -195,7 +195,7 @@ def cmd_images_augment(args: argparse.Namespace) -> int:
 
 
 def cmd_images_faces(args: argparse.Namespace) -> int:
-    from trainset.faces import FaceSettings, MtcnnDetector
+    from trainset.images.faces import FaceSettings, MtcnnDetector
     from trainset.services.images import clip_faces_upload
 
     try:
@@ -221,7 +221,7 @@ def cmd_images_faces(args: argparse.Namespace) -> int:
 
 def upload_key(path: Path, prefix: str = "") -> str:
     """``uploads/<prefix>/<file name>``."""
-    from trainset.image_keys import UPLOADS_PREFIX
+    from trainset.images.keys import UPLOADS_PREFIX
 
     folder = prefix.strip("/")
     return UPLOADS_PREFIX + (folder + "/" if folder else "") + path.name
@@ -267,7 +267,7 @@ def cmd_images_upload(args: argparse.Namespace) -> int:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    from trainset.images import ImageLimits
+    from trainset.images.augment import ImageLimits
 
     parser.add_argument("src", metavar="SRC", help="a folder, or s3://bucket/prefix")
     parser.add_argument("dst", metavar="DST", help="a folder, or s3://bucket")
@@ -282,8 +282,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: Any) -> None:
     """Add ``images augment|faces|upload`` to the ``python -m trainset`` parser."""
-    from trainset.faces import FaceSettings
-    from trainset.images import AugmentSettings
+    from trainset.images.augment import AugmentSettings
+    from trainset.images.faces import FaceSettings
 
     images = subparsers.add_parser(
         "images", help="augment images, clip faces (backfills), upload images",

@@ -1,0 +1,1 @@
+"""Reading corpora, gold sets and prior labels; sampling designs and estimates (pure)."""

@@ -1,0 +1,1 @@
+"""Training files: TFRecords, WordPiece tokens and author features (pure)."""

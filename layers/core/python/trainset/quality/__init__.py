@@ -1,0 +1,1 @@
+"""Label quality: gold scoring, agreement, consensus, coder reports, practice (pure)."""
