@@ -28,6 +28,7 @@ from typing import Any
 
 from trainset import __version__, codebook
 from trainset.export import author_features
+from trainset.text import file_sha256
 
 SPLITS = ("train", "validation", "test")
 FACE_AGES = ("baby", "toddler", "elementary", "middle", "high", "adult", "none")
@@ -341,16 +342,9 @@ def write_shards(records_by_split: Mapping[str, list[bytes]], prefix: str, out_d
                 for record in chunk:
                     writer.write(record)
             shards.append({"file": name, "split": split, "records": len(chunk),
-                           "bytes": path.stat().st_size, "sha256": _sha256(path)})
+                           "bytes": path.stat().st_size, "sha256": file_sha256(path)})
     return shards
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify(out_dir: Path, shards: Iterable[Mapping[str, Any]], spec: Mapping[str, Any],
@@ -363,7 +357,7 @@ def verify(out_dir: Path, shards: Iterable[Mapping[str, Any]], spec: Mapping[str
         path = out_dir / shard["file"]
         if not path.is_file():
             raise VerificationError(f"{shard['file']}: missing")
-        if _sha256(path) != shard["sha256"]:
+        if file_sha256(path) != shard["sha256"]:
             raise VerificationError(f"{shard['file']}: checksum differs from the manifest")
         dataset = tf.data.TFRecordDataset(str(path), compression_type="GZIP" if gzip else "")
         dataset = dataset.batch(1024).map(lambda batch: tf.io.parse_example(batch, spec))

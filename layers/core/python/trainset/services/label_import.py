@@ -10,7 +10,6 @@ make for the same source.
 from __future__ import annotations
 
 import csv
-import hashlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from trainset.corpus.label_import import (
     parse_file,
 )
 from trainset.errors import InvalidInput
+from trainset.text import file_sha256
 
 REJECT_COLUMNS = ("file", "line", "location", "reason", "post_id", "coder", "raw")
 BATCH = 5_000
@@ -109,7 +109,7 @@ def import_labels(
             summary.rejected[r.kind] += 1
         if new:
             summary.import_id = store.record_import(
-                source_id, family, parsed.format, str(path.resolve()), _sha256(path),
+                source_id, family, parsed.format, str(path.resolve()), file_sha256(path),
                 {**summary.as_dict(), "stored": len(new)})
         advance = progress(path, len(new)) if progress and new else (lambda n: None)
         for start in range(0, len(new), BATCH):
@@ -165,13 +165,6 @@ def _with_posts(store: Any, labels: list[ImportedLabel], rejects: list[LabelReje
 def _reject(path: Path, lab: ImportedLabel, kind: str, reason: str) -> LabelReject:
     return LabelReject(str(path), lab.line, lab.location, kind, reason, lab.post_id, lab.coder)
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _write_rejects(path: Path | None, rejects: list[LabelReject]) -> Path | None:
