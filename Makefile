@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.run-deps
 TEST_STAMP := $(VENV)/.test-deps
 
-.PHONY: run test lint bench setup clean-local help synth deploy chromium screenshot
+.PHONY: run test lint bench setup clean-local help synth deploy chromium screenshot axe
 
 help:
 	@echo "make run    - set up and start trainset locally (API + page on http://127.0.0.1:8000)"
@@ -63,6 +63,7 @@ bench: $(TEST_STAMP) chromium
 	$(PY) bench/quality.py
 	$(PY) bench/export.py
 	$(PY) bench/augment.py
+	$(PY) bench/study.py
 
 clean-local:
 	rm -rf .trainset
