@@ -220,3 +220,32 @@ def test_neyman_target_uses_that_labels_yields_from_the_database(db, corpus):
     assert counts["middle schooler"] > counts["toddler"] and counts["middle schooler"] >= 10
     with pytest.raises(InvalidInput, match="unknown label"):
         sample(corpus, SampleRequest("child", 30, "neyman", seed=2, name="x", target="teen"))
+
+
+def test_a_manual_campaign_refuses_gold_posts(db):
+    from tests.factories import make_campaign, make_gold, make_posts
+
+    ids = make_posts(db, 3)
+    make_gold(db, ids[0], "practice")
+    with pytest.raises(InvalidInput, match="gold or practice") as refused:
+        make_campaign(db, ids)
+    assert ids[0] in refused.value.message
+    assert db.run("SELECT count(*) FROM campaigns")[0][0] == 0
+    make_campaign(db, ids[1:])  # the others are fine
+
+
+def test_pilot_yields_count_imported_labels(db, corpus, tmp_path):
+    """Labels brought from another tool are real labels of real posts: they feed pilot
+    yields like labeled tasks do."""
+    from trainset.services.label_import import import_labels
+    from trainset.store.label_import import LabelImportStore
+
+    posts = [r[0] for r in db.run("SELECT id FROM posts WHERE keyword = 'toddler' LIMIT 4")]
+    path = tmp_path / "prior.csv"
+    toddler = '"[""1 to 4 years (toddler/pre-school)""]"'
+    path.write_text("post_id,coder_id,field,value\n" + "".join(
+        f"{p},ann,is_child,true\n{p},ann,age,{toddler}\n" if i < 3 else f"{p},ann,is_child,false\n"
+        for i, p in enumerate(posts)))
+    import_labels(LabelImportStore(db), path, family="child", source="pilot")
+    rows = CorpusStore(db).labeled_answers_by_keyword("child")
+    assert sorted(a["is_child"] for k, a in rows if k == "toddler") == [False, True, True, True]

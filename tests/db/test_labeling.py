@@ -250,3 +250,14 @@ def test_concurrent_retries_of_one_submission_store_once(database_url, db):
     assert len({r["label_id"] for r in results}) == 1
     assert sum(not r["duplicate"] for r in results) == 1
     assert db.run("SELECT count(*) FROM labels")[0][0] == 1
+
+
+def test_a_coder_name_with_a_trailing_newline_is_refused(db):
+    """The name rule holds for the whole name, from every entry point (CLI, service)."""
+    from trainset.errors import InvalidInput
+    from trainset.services.labeling import CoderAdmin
+    from trainset.store.labeling import LabelingStore
+
+    with pytest.raises(InvalidInput):
+        CoderAdmin(LabelingStore(db)).create(None, {"name": "ana\n"})
+    assert db.run("SELECT count(*) FROM coders")[0][0] == 0

@@ -22,7 +22,8 @@ def test_a_whole_study_end_to_end(live_server, db, database_url, tmp_path):
     # Every exported answer obeys the codebook; the TFRecords hold every kept post.
     assert result.exported > 0 and result.exported_valid == result.exported
     assert result.tfrecords == result.exported
-    assert result.labels_per_kept_post >= 2
+    # Two labels were asked per post; a screened coder's answers do not count for a post.
+    assert 1.5 <= result.labels_per_kept_post <= 3
     # The consensus estimate of the children's share is near the truth; the raw-vote one is
     # printed beside it.
     child = {e["kind"]: e for e in result.estimates if e["label"] == "is_child"}

@@ -35,6 +35,11 @@ def add_campaign(
     if labels_per_post < 1:
         raise InvalidInput("labels_per_post must be at least 1")
     with store.transaction():
+        gold = store.gold_among(post_ids)
+        if gold:
+            raise InvalidInput(
+                f"{len(gold)} of these posts are gold or practice posts, which coders must not "
+                f"label as work (e.g. {', '.join(sorted(gold)[:3])}); leave them out")
         return store.create_campaign(
             name=name, family=family, labels_per_post=labels_per_post, post_ids=post_ids
         )

@@ -43,7 +43,7 @@ MAX_HISTORY = 200
 LEASE_ATTEMPTS = 3  # a lost lease race is retried; the retry finds the winner's lease
 # Which current status may submit or revise a label of each kind.
 MAY_LABEL = {"task": ("certified",), "qa": ("certified",), "practice": ("trainee", "certified")}
-_CODER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+_CODER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")  # the whole name (fullmatch)
 
 
 class Store(Protocol):
@@ -375,7 +375,7 @@ class CoderAdmin:
         role = body.get("role", "coder")
         status = body.get("status", "trainee")
         errors = []
-        if not isinstance(name, str) or not _CODER_NAME.match(name):
+        if not isinstance(name, str) or not _CODER_NAME.fullmatch(name):
             errors.append({"field": "name", "message": "1-64 letters, digits, '_', '.', '@' or "
                            "'-', starting with a letter or digit"})
         if role not in ROLES:

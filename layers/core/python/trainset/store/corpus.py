@@ -188,11 +188,19 @@ class CorpusStore:
         return {"posts": total, "gold": gold, "in_campaigns": in_campaigns,
                 "newest_import": newest.isoformat() if newest else None}
 
+    def gold_among(self, post_ids: Sequence[str]) -> set[str]:
+        """Which of ``post_ids`` are gold or practice posts (of any family)."""
+        rows = self.conn.run(
+            "SELECT DISTINCT post_id FROM gold_posts WHERE post_id = ANY(CAST(:ids AS text[]))",
+            ids=list(post_ids))
+        return {r[0] for r in rows}
+
     def labeled_answers_by_keyword(self, family: str) -> list[list[Any]]:
-        """Current real-task labels of the family: keyword and answers, for pilot yields."""
+        """Current labels of real posts in the family (tasks, and labels imported from other
+        tools): keyword and answers, for pilot yields."""
         return self.conn.run(
             "SELECT p.keyword, l.answers FROM current_labels l JOIN posts p ON p.id = l.post_id"
-            " WHERE l.family = :family AND l.kind = 'task'",
+            " WHERE l.family = :family AND l.kind IN ('task', 'imported')",
             family=family,
         )
 
