@@ -61,7 +61,9 @@ def local_server(env: dict[str, str], home: Path) -> Iterator[str]:
                     break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the local server did not start; see {home}") from None
+                    log.flush()
+                    tail = (home / "server.log").read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"the local server did not start:\n{tail}") from None
                 time.sleep(0.2)
         yield f"http://127.0.0.1:{port}/api"
     finally:

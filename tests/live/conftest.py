@@ -10,80 +10,42 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
+from bench.harness import local_server
 from trainset import tokens
 from trainset.local.secrets import local_token_secret
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
 class LiveServer:
-    """A running `trainset run` process and where it listens."""
+    """Where a running `trainset run` listens."""
 
-    process: subprocess.Popen
     host: str
     port: int
-    log: Path
 
     @property
     def base(self) -> str:
         return f"http://{self.host}:{self.port}"
 
 
-def start_server(database_url: str, home: Path, *, extra_env: dict[str, str] | None = None,
-                 ready_timeout: float = 120.0) -> LiveServer:
-    """Start `python -m trainset run --no-demo` on a free port and wait until it answers."""
-    port = free_port()
-    home.mkdir(parents=True, exist_ok=True)
-    log = home / "server.log"
+@contextmanager
+def serving(database_url: str, home: Path) -> Iterator[LiveServer]:
+    """`python -m trainset run --no-demo` on ``database_url`` (bench.harness.local_server, as
+    the benchmarks start it) for the block."""
     env = {**os.environ, "TRAINSET_DATABASE_URL": database_url, "TRAINSET_HOME": str(home),
-           "PYTHONUNBUFFERED": "1", **(extra_env or {})}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "trainset", "run", "--no-demo", "--host", "127.0.0.1",
-         "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )
-    server = LiveServer(process, "127.0.0.1", port, log)
-    deadline = time.monotonic() + ready_timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"trainset run exited {process.returncode}:\n{log.read_text()}")
-        try:
-            status, _ = Client(server, None).get("/api/health")
-            if status == 200:
-                return server
-        except OSError:
-            pass
-        time.sleep(0.2)
-    stop_server(server)
-    raise RuntimeError(f"trainset run did not answer in {ready_timeout} s:\n{log.read_text()}")
-
-
-def stop_server(server: LiveServer) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(30)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait(10)
+           "PYTHONUNBUFFERED": "1"}
+    with local_server(env, home) as api:
+        parts = urlsplit(api)
+        yield LiveServer(parts.hostname, parts.port)
 
 
 class Client:
@@ -143,9 +105,8 @@ def token_for(coder: Any) -> str:
 @pytest.fixture(scope="session")
 def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory
                 ) -> Iterator[LiveServer]:
-    server = start_server(database_url, tmp_path_factory.mktemp("live-home"))
-    yield server
-    stop_server(server)
+    with serving(database_url, tmp_path_factory.mktemp("live-home")) as server:
+        yield server
 
 
 def run_clients(workers: list[Any], target: Any) -> list[BaseException]:

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from tests.factories import CHILD_YES, make_campaign, make_coder, make_posts
-from tests.live.conftest import Client, run_clients, start_server, stop_server, token_for
+from tests.live.conftest import Client, run_clients, serving, token_for
 from trainset.store.db import connect, parse_url
 from trainset.store.migrations import migrate
 
@@ -40,7 +40,6 @@ def test_server_recovers_from_a_database_outage_and_loses_no_label(own_postgres,
     coders = [make_coder(conn, f"night{i}") for i in range(6)]
     make_campaign(conn, make_posts(conn, 3000))
     conn.close()
-    server = start_server(pg.get_uri(), tmp_path / "home")
     acknowledged: dict[str, int] = {}
     statuses: list[int] = []
     lock = threading.Lock()
@@ -72,19 +71,19 @@ def test_server_recovers_from_a_database_outage_and_loses_no_label(own_postgres,
 
     threads = threading.Thread(target=lambda: errors.extend(run_clients(coders, label)))
     errors: list[BaseException] = []
-    try:
-        threads.start()
-        time.sleep(2)
-        before_outage = len(acknowledged)
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pg.pgdata, user=pg.system_user)
-        time.sleep(OUTAGE_SECONDS)
-        pg.ensure_postgres_running()
-        time.sleep(4)
-        done.set()
-        threads.join(120)
-    finally:
-        done.set()
-        stop_server(server)
+    with serving(pg.get_uri(), tmp_path / "home") as server:
+        try:
+            threads.start()
+            time.sleep(2)
+            before_outage = len(acknowledged)
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pg.pgdata, user=pg.system_user)
+            time.sleep(OUTAGE_SECONDS)
+            pg.ensure_postgres_running()
+            time.sleep(4)
+            done.set()
+            threads.join(120)
+        finally:
+            done.set()
     assert errors == []
     assert 503 in statuses  # the outage was seen, and answered as one
     assert before_outage > 0 and len(acknowledged) > before_outage + 10  # it labeled again after
