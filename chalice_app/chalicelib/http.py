@@ -37,7 +37,6 @@ from trainset.web_headers import API_HEADERS
 
 logger = logging.getLogger("trainset.api")
 
-MAX_BODY_BYTES = 64 * 1024
 RETRY_AFTER_SECONDS = 5
 
 # In AWS, API Gateway checks Cognito tokens before a request reaches us; CDK sets the real ARN.
@@ -61,8 +60,9 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
     return Response(
         body=json.dumps(body, default=str, allow_nan=False),
         status_code=status,
+        # The security headers come from api_middleware, for Chalice's own answers too.
         headers={"Content-Type": "application/json", "Cache-Control": "no-store",
-                 **API_HEADERS, **(headers or {})},
+                 **(headers or {})},
     )
 
 
@@ -142,8 +142,9 @@ def _texts(values: Mapping[str, str], where: str) -> list[validation.Problem]:
 def read_body(request: Request, op: Operation) -> Any:
     """The request's JSON body, parsed strictly and validated against ``op.body``."""
     raw = request.raw_body or b""
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"the body is {len(raw)} bytes; at most {MAX_BODY_BYTES} allowed")
+    if len(raw) > validation.MAX_BODY_BYTES:
+        raise PayloadTooLarge(
+            f"the body is {len(raw)} bytes; at most {validation.MAX_BODY_BYTES} allowed")
     if not raw.strip():
         if op.body_required:
             raise InvalidInput("the request needs a JSON body")

@@ -44,10 +44,12 @@ def configure(*, database_pool: Pool | None = None, **overrides: Any) -> None:
 def settings() -> LabelingSettings:
     """The labeling settings, built once per process (and again after ``configure``)."""
     global _settings
-    if _settings is None:
+    current = _settings
+    if current is None:
         with _lock:
-            if _settings is None:
-                _settings = LabelingSettings(
+            current = _settings
+            if current is None:
+                current = _settings = LabelingSettings(
                     gold_rate=_overrides.get(
                         "gold_rate", float(os.environ.get("TRAINSET_GOLD_RATE", "0.1"))),
                     lease_seconds=_overrides.get(
@@ -58,7 +60,7 @@ def settings() -> LabelingSettings:
                     image_url=_overrides.get("image_url", _default_image_url()),
                     remaining_cache=_remaining_cache,
                 )
-    return _settings
+    return current  # never None, even if configure() clears the global meanwhile
 
 
 def _default_image_url():

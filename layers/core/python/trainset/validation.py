@@ -25,6 +25,7 @@ from functools import cache
 from typing import Any
 
 MAX_DEPTH = 32  # arrays and objects nested deeper than this are refused before parsing
+MAX_BODY_BYTES = 64 * 1024  # the largest request body the API reads (API Gateway allows 10 MB)
 MAX_PROBLEMS = 20  # an error body lists at most this many problems, then counts the rest
 MAX_MESSAGE = 200  # characters of one problem's message
 MAX_INT_DIGITS = 30  # longer integers are refused (Python's int() limit is 4300 digits)

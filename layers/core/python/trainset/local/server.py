@@ -37,13 +37,13 @@ from urllib.parse import unquote
 
 from trainset.blobs.local import LocalBlobs
 from trainset.errors import InvalidInput
+from trainset.validation import MAX_BODY_BYTES
 from trainset.web_headers import API_HEADERS, LOCAL_PAGE_HEADERS
 
 logger = logging.getLogger("trainset.server")
 API_PREFIX = "/api"
-# The API refuses bodies above this (chalicelib.http.MAX_BODY_BYTES); the transport refuses
-# them before reading, so a huge body never reaches memory.
-MAX_BODY_BYTES = 64 * 1024
+# The API refuses bodies above validation.MAX_BODY_BYTES; the transport refuses them before
+# reading, so a huge body never reaches memory.
 # Seconds a client gets for each read (an idle keep-alive connection, a slow request line)
 # and, in total, for sending its body.
 READ_TIMEOUT = 10.0

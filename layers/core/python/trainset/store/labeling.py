@@ -15,7 +15,7 @@ from typing import Any
 import pg8000.native
 
 from trainset.errors import Conflict, DuplicateSubmission
-from trainset.store.db import Connection, transaction
+from trainset.store.db import Connection, sqlstate, transaction
 
 LEASE_LIMITS = ("tasks_one_lease_per_coder", "gold_leases_one_per_coder",
                 "one_work_lease_per_coder")
@@ -32,7 +32,7 @@ def _lease_races() -> Iterator[None]:
     try:
         yield
     except pg8000.native.DatabaseError as exc:
-        if _sqlstate(exc) == "23505" and any(n in _constraint(exc) for n in LEASE_LIMITS):
+        if sqlstate(exc) == "23505" and any(n in _constraint(exc) for n in LEASE_LIMITS):
             raise LeaseRace(_constraint(exc)) from None
         raise
 
@@ -256,9 +256,9 @@ class LabelingStore:
             "  UNION ALL SELECT post_id, lease_expires_at, 'task', 2 FROM leased)"
             " SELECT p.id, p.text, p.image_key, p.keyword, c.lease_expires_at, c.kind,"
             "  (SELECT count(*) FROM labels l WHERE l.coder_id = :coder AND l.revision = 1"
-            "     AND l.kind <> 'practice' AND l.created_at >= :day),"
+            "     AND l.kind IN ('task', 'qa') AND l.created_at >= :day),"
             "  (SELECT count(*) FROM labels l WHERE l.coder_id = :coder AND l.revision = 1"
-            "     AND l.kind <> 'practice' AND l.created_at >= :day AND l.family = :family)"
+            "     AND l.kind IN ('task', 'qa') AND l.created_at >= :day AND l.family = :family)"
             " FROM chosen c JOIN posts p ON p.id = c.post_id ORDER BY c.ord LIMIT 1",
             coder=coder_id,
             family=family,
@@ -486,9 +486,9 @@ class LabelingStore:
                     **params,
                 )
         except pg8000.native.DatabaseError as exc:
-            if _sqlstate(exc) == "23505" and "submission_id" in _constraint(exc):
+            if sqlstate(exc) == "23505" and "submission_id" in _constraint(exc):
                 raise DuplicateSubmission(label["submission_id"]) from None
-            if _sqlstate(exc) == "23505":
+            if sqlstate(exc) == "23505":
                 raise Conflict(
                     "another revision of this label was saved at the same moment; reload and "
                     "try again"
@@ -564,7 +564,7 @@ class LabelingStore:
             " count(l.id) FILTER (WHERE l.created_at >= :day) AS today,"
             " count(l.id) FILTER (WHERE l.created_at >= :week) AS this_week"
             " FROM coders c LEFT JOIN labels l ON l.coder_id = c.id AND l.revision = 1"
-            "   AND l.kind <> 'practice' AND l.created_at >= :week"
+            "   AND l.kind IN ('task', 'qa') AND l.created_at >= :week"
             " GROUP BY c.id ORDER BY c.id",
             day=day_start,
             week=week_start,
@@ -590,12 +590,6 @@ def _lease(post_id: str, text: str, image_key: str | None, keyword: str | None, 
 def _gold_row(row: list[Any]) -> dict[str, Any]:
     post_id, text, image_key, keyword, family, expires, purpose = row
     return _lease(post_id, text, image_key, keyword, family, expires, purpose)
-
-
-def _sqlstate(exc: Exception) -> str | None:
-    """PostgreSQL's error code (e.g. 23505 unique violation) from a pg8000 error."""
-    info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
-    return info.get("C")
 
 
 def _constraint(exc: Exception) -> str:
