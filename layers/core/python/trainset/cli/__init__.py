@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from trainset.corpus.ingest import DEFAULT_MAX_TEXT
 from trainset.errors import TrainsetError
 
 DEMO_CODERS = (
@@ -29,6 +30,17 @@ DEMO_CODERS = (
 def repo_root() -> Path:
     """The checkout this package lives in (layers/core/python/trainset/cli -> repo)."""
     return Path(__file__).resolve().parents[5]
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number above zero (argparse then says what was wrong)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _say(message: str) -> None:
@@ -483,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--rejects", default="trainset-rejects.csv",
                      help="where rejected rows are written (default: %(default)s)")
     imp.add_argument("--batch-size", type=int, default=50_000, help=argparse.SUPPRESS)
-    imp.add_argument("--max-text", type=int, default=20_000,
+    imp.add_argument("--max-text", type=positive_int, default=DEFAULT_MAX_TEXT,
                      help="longest text accepted, in characters (default: %(default)s)")
     imp.set_defaults(func=cmd_corpus_import)
 

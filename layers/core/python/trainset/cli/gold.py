@@ -7,12 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from trainset.cli import _say, positive_int
 from trainset.codebook import FAMILY_NAMES
 from trainset.corpus.goldsets import PURPOSES, short
-
-
-def _say(message: str) -> None:
-    print(message, flush=True)
+from trainset.corpus.ingest import DEFAULT_MAX_TEXT
 
 
 def cmd_gold_import(args: argparse.Namespace) -> int:
@@ -92,7 +90,7 @@ def register(sub: Any) -> None:
                      "real work to score coders")
     imp.add_argument("--rejects", default="gold-rejects.csv",
                      help="where rejected rows are written (default: %(default)s)")
-    imp.add_argument("--max-text", type=int, default=20_000,
+    imp.add_argument("--max-text", type=positive_int, default=DEFAULT_MAX_TEXT,
                      help="longest text accepted, in characters (default: %(default)s)")
     imp.set_defaults(func=cmd_gold_import)
 

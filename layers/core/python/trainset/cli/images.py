@@ -22,13 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from trainset.cli import _say
 from trainset.errors import InvalidInput, TrainsetError
 
 IMAGE_STATUSES = ("processed", "already_processed", "quarantined", "skipped", "failed")
-
-
-def _say(message: str) -> None:
-    print(message, flush=True)
 
 
 def _warn(message: str) -> None:

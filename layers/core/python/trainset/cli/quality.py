@@ -7,12 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from trainset.cli import _say
 from trainset.codebook import FAMILY_NAMES
 from trainset.errors import InvalidInput
-
-
-def _say(message: str) -> None:
-    print(message, flush=True)
 
 
 def _store(conn: Any) -> Any:

@@ -102,8 +102,7 @@ def import_gold(
                 else:
                     checked.append(row)
         except FileProblem as problem:
-            raise InvalidInput(f"{problem}; nothing was imported",
-                               [{"field": "file", "message": str(problem)}]) from None
+            raise InvalidInput(f"{problem}; nothing was imported") from None
     kept, duplicates = goldsets.split_duplicates(checked)
     summary.rejects += duplicates
     with store.transaction():

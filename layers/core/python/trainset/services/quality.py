@@ -64,20 +64,6 @@ def gold_answers(labels: Iterable[Mapping[str, Any]],
             for lab in labels if lab["kind"] == "qa" and lab["post_id"] in gold]
 
 
-def gold_table(labels: Iterable[Mapping[str, Any]], gold: Mapping[str, Mapping[str, Any]],
-               period: str = "all") -> list[dict[str, Any]]:
-    return score(gold_answers(labels, gold), period)
-
-
-def coder_gold_accuracy(rows: Iterable[Mapping[str, Any]]) -> dict[str, tuple[float, int]]:
-    """Per coder: percent right over all gold items, and how many gold items."""
-    out = {}
-    for r in rows:
-        if r["label"] == "(all)" and r["correct_pct"] is not None:
-            out[r["coder"]] = (r["correct_pct"], r["n"])
-    return out
-
-
 def agreement_summary(family: str, labels: Sequence[Mapping[str, Any]], rounds: int = 200,
                       dropped: Collection[tuple[str, str, str]] = ()) -> dict[str, Any]:
     """Per question: Krippendorff's alpha (nominal for yes/no, MASI for multi-select, only
