@@ -23,9 +23,15 @@ export function isTransient(err) {
   return !(err instanceof ApiError) || err.status >= 500 || err.status === 429 || err.status === 408;
 }
 
-// The server does not accept who is asking: sign in again (or ask a manager).
+// Refusals of one answer that signing in again cannot change (the revision rule).
+const ANSWER_REFUSALS = ["revision_not_allowed", "revision_window_closed"];
+
+// The server does not accept who is asking: sign in again (or ask a manager). A 403 that
+// refuses one answer under the revision rule is not about the coder's sign-in.
 export function isAuthFailure(err) {
-  return err instanceof ApiError && (err.status === 401 || err.status === 403);
+  if (!(err instanceof ApiError)) return false;
+  if (err.status === 403 && err.details && ANSWER_REFUSALS.includes(err.details.reason)) return false;
+  return err.status === 401 || err.status === 403;
 }
 
 // One sentence for the coder, for each kind of failure.

@@ -600,16 +600,19 @@ async function confirmSkip(event) {
   if (!reason) { $("skip-reason").focus(); return; }
   $("dlg-skip").close();
   setBusy(true);
+  const seq = state.seq;
   try {
     await api.post(`/tasks/${encodeURIComponent(state.task.post_id)}/skip`, { family: state.family.name, reason });
     state.drafts.delete(state.task.post_id);
     toast("Skipped.");
   } catch (err) {
     setBusy(false);
+    if (seq !== state.seq) return; // the coder moved on (another family, signed out)
     if (isAuthFailure(err)) return handleAuthFailure(err);
     toast(`Could not skip: ${describe(err)}`, "error");
     if (isTransient(err)) return state.form.focusFirst();
   }
+  if (seq !== state.seq) return;
   loadNext();
 }
 
@@ -706,9 +709,12 @@ async function waitThenSignOut() {
 function signOut() {
   const pending = outbox.items().length;
   const name = state.me ? state.me.name : "";
-  outbox.close(); // no timer, no `online` retry sends anything without its coder's token
-  setBusy(false);
+  // Stop "sending your last answer" first: closing the outbox empties it, which would
+  // otherwise ask for the next post under the leaving coder's token.
+  state.seq += 1;
   state.waiting = false;
+  setBusy(false);
+  outbox.close(); // no timer, no `online` retry sends anything without its coder's token
   state.task = null;
   state.family = null;
   state.form = null;

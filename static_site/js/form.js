@@ -64,10 +64,9 @@ function choicesOf(q) {
 }
 
 export class QuestionForm {
-  constructor(container, family, onChange) {
+  constructor(container, family) {
     this.container = container;
     this.family = family;
-    this.onChange = onChange || (() => {});
     this.answers = {};
     this.focusIndex = 0; // the current question, among the asked ones
     this.helpOpen = false;
@@ -199,7 +198,6 @@ export class QuestionForm {
     const part = this.parts.get(q.name);
     if (!part.error.hidden) this.setError(q.name, null);
     this.sync();
-    this.onChange(this.answers);
   }
 
   // Number key n: toggle option n of the current question (1 = yes, 2 = no for yes/no; a
@@ -263,10 +261,6 @@ export class QuestionForm {
     const errors = {};
     for (const d of details || []) errors[d.field] = d.message;
     this.showErrors(errors);
-  }
-
-  hasAnswers() {
-    return Object.keys(this.value()).length > 0;
   }
 
   value() {

@@ -23,7 +23,7 @@ def test_the_page_runs_under_its_content_security_policy(page, stack):
     policies = []
 
     def with_policy(route):
-        # The local server sends the policy (or will): make sure it is there, and exact.
+        # The local server sends the policy: make sure it is there, and exact.
         response = route.fetch()
         policies.append(response.headers.get("content-security-policy"))
         headers = {**response.headers, "content-security-policy": POLICY}
@@ -66,7 +66,7 @@ def test_the_page_runs_under_its_content_security_policy(page, stack):
     violations = page.evaluate("window.__violations || []")
     assert violations == []
     assert [m for m in messages if "Content Security Policy" in m] == []
-    assert policies and all(p in (None, POLICY) for p in policies), set(policies)
+    assert policies and all(p == POLICY for p in policies), set(policies)
     # No inline styles or handlers in what the page builds either.
     inline = page.evaluate("""() => [...document.querySelectorAll('*')].filter((e) =>
         [...e.attributes].some((a) => a.name.startsWith('on'))).map((e) => e.outerHTML)""")

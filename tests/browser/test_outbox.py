@@ -268,3 +268,29 @@ def test_sign_out_waits_for_the_answers_when_asked(page, stack):
     assert [(r[0], r[4]) for r in labels(stack)] == [("post00000", "ana")]
     stored = json.loads(page.evaluate("JSON.stringify(Object.keys(localStorage))"))
     assert "trainset.tokens" not in stored
+
+
+def test_a_revision_the_rule_refuses_is_shown_not_taken_for_a_lost_sign_in(page, stack):
+    """A 403 under the revision rule (window closed) refuses that answer only: the outbox
+    must not pause and ask for a sign-in, or the coder would be stuck behind it for good."""
+    sign_in(page, stack, "ana")
+    first = current_post(page)
+
+    def window_closed(route):
+        route.fulfill(status=403, json={
+            "error": "forbidden", "message": "labels can be revised for 7 day(s) after the "
+            "first answer; this one can no longer be changed",
+            "details": {"reason": "revision_window_closed"}})
+
+    page.route("**/api/labels", window_closed, times=1)
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    notice = page.locator("#notices .error-notice")
+    expect(notice).to_contain_text(f"Not stored: your answer to “{first}” (post post00000)")
+    expect(notice).to_contain_text("can no longer be changed")
+    # Work goes on (here the same post: the refusal was staged, its lease is still ana's).
+    expect(page.locator("#task-body")).to_be_visible()
+    expect(page.locator("#view-task")).to_have_attribute("aria-busy", "false")
+    expect(page.locator("#view-signin")).to_be_hidden()
+    assert outboxes(page) == {}
+    assert labels(stack, "ana") == []
