@@ -164,7 +164,7 @@ def estimate_prevalence(store: Any, quality_store: Any, family: str,
     campaign (the family's newest when none is named), from each post's gold-anchored
     consensus posterior over all the family's screened labels, with intervals that carry the
     labeling uncertainty; raw-vote figures beside them."""
-    from trainset.services.quality import fit_consensus, label_posteriors
+    from trainset.services.quality import ScreeningRules, fit_consensus, label_posteriors
 
     try:
         fam = codebook.family(family)
@@ -180,7 +180,11 @@ def estimate_prevalence(store: Any, quality_store: Any, family: str,
         entry = by_post.setdefault(post_id, {"stratum": stratum or "all",
                                              "keyword": stratum_of(keyword), "answers": []})
         entry["answers"].append(answers)
-    fit = fit_consensus(quality_store, family) if by_post else None
+    # The screening rules of the family's latest quality run, so the estimate describes the
+    # same consensus the exported dataset does (the defaults before any run).
+    run = quality_store.latest_run(family) if by_post else None
+    rules = ScreeningRules(**run["rules"]) if run else None
+    fit = fit_consensus(quality_store, family, rules) if by_post else None
     posteriors = fit.posteriors() if fit else {}
     consensus = {post_id: label_posteriors(family, posteriors[post_id])
                  for post_id in by_post if post_id in posteriors}
