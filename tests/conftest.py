@@ -22,6 +22,16 @@ from trainset.store.migrations import migrate  # noqa: E402
 KEEP_TABLES = {"schema_migrations"}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Give each run its own temporary root unless one is named (``--basetemp``).
+
+    pytest's shared default root prunes older run folders, which removes the data folder of an
+    embedded PostgreSQL another run on the same machine is still using.
+    """
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        config.option.basetemp = f"/tmp/trainset-pytest-{os.getpid()}"
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     configured = os.environ.get("TRAINSET_DATABASE_URL")
