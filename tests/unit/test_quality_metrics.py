@@ -227,3 +227,79 @@ def test_compare_flags_a_kept_estimate_outside_the_judged_interval():
     assert out["kept"]["value"] == 0.0 and out["shift"] < 0
     same = compare(judged, judged, None)
     assert same["method"] == "unweighted" and same["shifted"] is False and same["shift"] == 0
+
+
+def _child_crowd(seed: int) -> tuple[list, dict, dict]:
+    """Coders who tell ages apart well on real children but, having wrongly said "child" on
+    a post with none, pick an age that is nearly always "toddler"; gold fixes which posts
+    have a child."""
+    from trainset import codebook
+
+    rng = np.random.default_rng(seed)
+    baby, toddler = (f"age={codebook.AGE_BABY}", f"age={codebook.AGE_TODDLER}")
+    labels, truth = [], {}
+    for i in range(400):
+        post = f"p{i}"
+        child = rng.random() < 0.4
+        is_baby = bool(child and rng.random() < 0.5)
+        truth[post] = (child, is_baby)
+        for coder in ("ana", "ben"):
+            says_child = child if rng.random() < 0.85 else not child
+            labels.append(BinaryLabel(post, "is_child", coder, says_child))
+            if not says_child:
+                continue
+            picked_baby = (is_baby if rng.random() < 0.95 else not is_baby) if child else (
+                rng.random() < 0.1)
+            labels.append(BinaryLabel(post, baby, coder, picked_baby))
+            labels.append(BinaryLabel(post, toddler, coder, not picked_baby))
+    gold = {(f"p{i}", "is_child"): truth[f"p{i}"][0] for i in range(0, 400, 4)}
+    return labels, gold, truth
+
+
+def test_ages_picked_for_posts_with_no_child_do_not_count_against_the_coder():
+    from trainset.services.quality import item_conditions
+
+    labels, gold, truth = _child_crowd(7)
+    plain = dawid_skene(labels, gold)
+    conditioned = dawid_skene(labels, gold, conditions=item_conditions("child"))
+    baby = next(k for k in conditioned.priors if k.startswith("age=0"))
+
+    # P(baby | a child) is the share of babies among the children, not diluted by the ages
+    # given to posts with no child (the plain model mixes them in).
+    children = [t for t in truth.values() if t[0]]
+    share = sum(1 for t in children if t[1]) / len(children)
+    assert conditioned.priors[baby] == pytest.approx(share, abs=0.08)
+    assert abs(conditioned.priors[baby] - share) < abs(plain.priors[baby] - share)
+
+    def calibration(result):  # mean posterior of "baby" on real babies
+        return np.mean([i.posterior for i in result.items
+                        if i.item == baby and truth[i.post_id] == (True, True)])
+
+    assert calibration(conditioned) > calibration(plain)
+
+
+def test_a_child_nobody_gave_an_age_counts_toward_each_age_at_its_prior():
+    from trainset.services.quality import label_posteriors
+
+    priors = {"age=0 to less than 1 year (baby/infant)": 0.3}
+    without = label_posteriors("child", {"is_child": 0.4})
+    with_prior = label_posteriors("child", {"is_child": 0.4}, priors)
+    assert without["baby"] == 0.0
+    assert with_prior["baby"] == pytest.approx(0.4 * 0.3, abs=1e-4)
+    # A post whose coders answered the age keeps its own posterior.
+    answered = label_posteriors("child", {"is_child": 1.0,
+                                          "age=0 to less than 1 year (baby/infant)": 0.9},
+                                priors)
+    assert answered["baby"] == pytest.approx(0.9)
+
+
+def test_option_rates_shrink_toward_all_coders_not_toward_eighty_percent():
+    # Twelve coders who never pick a rare option wrongly, each with a dozen labels.
+    labels = [BinaryLabel(f"p{c}-{i}", "age=rare", f"c{c}", False)
+              for c in range(12) for i in range(12)]
+    labels += [BinaryLabel(f"p{c}-{i}", "is_child", f"c{c}", False)
+               for c in range(12) for i in range(12)]
+    result = dawid_skene(labels)
+    spec = {r.item: r.specificity for r in result.coders if r.coder == "c0"}
+    assert spec["age=rare"] > 0.97  # pooled: all coders are right on it
+    assert spec["is_child"] < spec["age=rare"]  # yes/no gate: the fixed 80% prior

@@ -7,13 +7,20 @@ alternates between the posterior of every post's item and the coders' rates. Gol
 known truths: their posteriors are fixed at 0 or 1, so they anchor the coders' rates. A post
 with one label gets its confidence from that coder's estimated accuracy and the prior.
 
+A conditional question (``age`` is asked only when ``is_child`` is yes) has a truth only where
+its condition holds. Coders who wrongly said "child" still pick an age, and those picks say
+nothing about how well they tell ages apart; counted as plain mistakes they would make every
+coder look careless with ages and the model under-confident on real children. So each
+conditional item's unit is weighted, in the M-step, by the probability that its condition
+holds (its parent's posterior), and its posterior reads P(option | condition holds, answers).
+
 Vectorised with numpy (bincount over label arrays): a million labels take a few seconds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -59,6 +66,18 @@ class ConsensusResult:
     coders: list[CoderRates]
     iterations: int
     converged: bool = True  # False: EM stopped at its iteration cap, still moving
+    # P(item) per item kind: for a conditional item, P(option | its condition holds). A post
+    # nobody answered an item for (every coder said "no child") takes this for that item.
+    priors: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """When a conditional item kind has a truth: its parent item (``is_child``) holds, or is
+    absent (``equals=False``), or any of several parent items holds (``any_of``)."""
+
+    parents: tuple[str, ...]
+    equals: bool = True
 
 
 def dawid_skene(
@@ -66,8 +85,10 @@ def dawid_skene(
     gold: Mapping[tuple[str, str], bool] | None = None,
     max_iterations: int = 100,
     tolerance: float = 1e-6,
+    conditions: Mapping[str, Condition] | None = None,
 ) -> ConsensusResult:
-    """Fit the model to ``labels``; ``gold`` maps (post_id, item) to its known value."""
+    """Fit the model to ``labels``; ``gold`` maps (post_id, item) to its known value;
+    ``conditions`` maps a conditional item kind (``age=...``) to when it has a truth."""
     posts, items, coders = {}, {}, {}
     post_idx, kind_idx, coder_idx, values = [], [], [], []
     unit_of: dict[tuple[str, str], int] = {}
@@ -88,8 +109,16 @@ def dawid_skene(
         if unit is not None:
             gold_mask[unit] = True
             gold_value[unit] = float(value)
+    parents = parent_units(unit_keys, unit_of, conditions or {})
+    options = np.array(["=" in name for name in items], dtype=bool)
     posterior, sens, spec, counts, iterations = fit(arrays, gold_mask, gold_value,
-                                                    max_iterations, tolerance)
+                                                    max_iterations, tolerance, parents, options)
+    asked = parents.asked(posterior) if len(unit_keys) else posterior
+    kind_weight = np.bincount(arrays.unit_kind, weights=asked, minlength=arrays.n_kinds)
+    kind_pos = np.bincount(arrays.unit_kind, weights=posterior * asked,
+                           minlength=arrays.n_kinds)
+    priors = {name: float((kind_pos[k] + CLASS_PRIOR) / (kind_weight[k] + 2 * CLASS_PRIOR))
+              for name, k in items.items()}
     n_per_unit = np.bincount(arrays.unit, minlength=len(unit_keys))
     result_items = [
         ItemConsensus(post, item, bool(p >= 0.5), float(p), float(max(p, 1 - p)), int(n))
@@ -104,7 +133,51 @@ def dawid_skene(
         rates.append(CoderRates(coder_names[coder], item_names[kind], float(sens[flat]),
                                 float(spec[flat]), int(counts[flat])))
     return ConsensusResult(result_items, rates, iterations,
-                           converged=iterations < max_iterations)
+                           converged=iterations < max_iterations, priors=priors)
+
+
+@dataclass(frozen=True)
+class ParentUnits:
+    """For each conditional unit, the units whose posteriors say whether it has a truth."""
+
+    child: np.ndarray  # conditional unit index, once per parent unit
+    parent: np.ndarray  # the parent unit
+    negate: np.ndarray  # bool per row: the condition is the parent being false
+
+    def asked(self, posterior: np.ndarray) -> np.ndarray:
+        """P(condition holds) per unit (1 for units without a condition): the likeliest of
+        its parents, as a coder is asked when any one of them is picked."""
+        weight = np.ones(len(posterior))
+        if len(self.child):
+            p = posterior[self.parent]
+            p = np.where(self.negate, 1.0 - p, p)
+            held = np.zeros(len(posterior))
+            np.maximum.at(held, self.child, p)
+            weight[np.unique(self.child)] = held[np.unique(self.child)]
+        return weight
+
+
+def parent_units(unit_keys: list[tuple[str, str]], unit_of: Mapping[tuple[str, str], int],
+                 conditions: Mapping[str, Condition]) -> ParentUnits:
+    """Link each conditional unit to its post's parent units. A parent nobody answered (no
+    unit) is left out; a unit none of whose parents were answered is treated as asked."""
+    child, parent, negate = [], [], []
+    for unit, (post_id, item) in enumerate(unit_keys):
+        condition = conditions.get(item)
+        if condition is None:
+            continue
+        for name in condition.parents:
+            found = unit_of.get((post_id, name))
+            if found is not None:
+                child.append(unit)
+                parent.append(found)
+                negate.append(not condition.equals)
+    return ParentUnits(np.array(child, dtype=np.int64), np.array(parent, dtype=np.int64),
+                       np.array(negate, dtype=bool))
+
+
+NO_PARENTS = ParentUnits(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
+                         np.zeros(0, dtype=bool))
 
 
 @dataclass(frozen=True)
@@ -139,9 +212,14 @@ def fit(
     gold_value: np.ndarray,
     max_iterations: int = 100,
     tolerance: float = 1e-6,
+    parents: ParentUnits = NO_PARENTS,
+    pooled: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """EM on encoded labels: (posterior per unit, sensitivity and specificity per
-    coder x kind cell, labels per cell, iterations)."""
+    coder x kind cell, labels per cell, iterations). ``parents``: conditional units count in
+    the M-step only as much as their condition is likely to hold. ``pooled``: per item kind,
+    whether coders' rates shrink toward all coders' rate on it (options of a multi-select
+    question) rather than toward the fixed prior (yes/no questions)."""
     if data.n_units == 0:
         empty = np.zeros(0)
         return empty, empty, empty, np.zeros(0, dtype=np.int64), 0
@@ -152,24 +230,27 @@ def fit(
     said_yes = data.value
     unit_yes, cell_yes = data.unit[said_yes], cell[said_yes]
     unit_no, cell_no = data.unit[~said_yes], cell[~said_yes]
-    yes_per_cell = np.bincount(cell_yes, minlength=n_cells)
-    kind_all = np.bincount(data.unit_kind, minlength=data.n_kinds)
     # Start from the (soft) majority vote.
     posterior = majority_vote(data)
     posterior = np.where(gold_mask, gold_value, posterior)
     iterations = 0
     sens = spec = np.zeros(n_cells)
     for iterations in range(1, max_iterations + 1):  # noqa: B007 - read after the loop
-        t_yes = posterior[unit_yes]
-        t_no = posterior[unit_no]
+        asked = parents.asked(posterior)
+        w_yes, w_no = asked[unit_yes], asked[unit_no]
+        t_yes = posterior[unit_yes] * w_yes
+        t_no = posterior[unit_no] * w_no
         right_pos = np.bincount(cell_yes, weights=t_yes, minlength=n_cells)
         all_pos = right_pos + np.bincount(cell_no, weights=t_no, minlength=n_cells)
-        right_neg = (counts - yes_per_cell) - (all_pos - right_pos)
-        all_neg = counts - all_pos
-        sens = (right_pos + RATE_PRIOR_RIGHT) / (all_pos + RATE_PRIOR_RIGHT + RATE_PRIOR_WRONG)
-        spec = (right_neg + RATE_PRIOR_RIGHT) / (all_neg + RATE_PRIOR_RIGHT + RATE_PRIOR_WRONG)
-        kind_pos = np.bincount(data.unit_kind, weights=posterior, minlength=data.n_kinds)
-        prior = (kind_pos + CLASS_PRIOR) / (kind_all + 2 * CLASS_PRIOR)
+        weight_yes = np.bincount(cell_yes, weights=w_yes, minlength=n_cells)
+        weight_all = weight_yes + np.bincount(cell_no, weights=w_no, minlength=n_cells)
+        right_neg = (weight_all - weight_yes) - (all_pos - right_pos)
+        all_neg = weight_all - all_pos
+        sens = shrunk_rates(right_pos, all_pos, data, pooled)
+        spec = shrunk_rates(right_neg, all_neg, data, pooled)
+        kind_pos = np.bincount(data.unit_kind, weights=posterior * asked, minlength=data.n_kinds)
+        kind_weight = np.bincount(data.unit_kind, weights=asked, minlength=data.n_kinds)
+        prior = (kind_pos + CLASS_PRIOR) / (kind_weight + 2 * CLASS_PRIOR)
         # E-step in log-odds: prior odds plus each label's likelihood ratio.
         yes_weight = np.log(sens) - np.log(1 - spec)
         no_weight = np.log(1 - sens) - np.log(spec)
@@ -183,6 +264,24 @@ def fit(
         if change < tolerance:
             break
     return posterior, sens, spec, counts, iterations
+
+
+def shrunk_rates(right: np.ndarray, total: np.ndarray, data: Encoded,
+                 pooled: np.ndarray | None = None) -> np.ndarray:
+    """Each coder's rate per item kind with ``RATE_PRIOR_RIGHT + RATE_PRIOR_WRONG``
+    pseudo-labels: at the fixed prior rate (80%), or, for the kinds ``pooled`` marks, at the
+    rate of all coders on that kind. An option of a multi-select question is rarely picked
+    wrongly (a specificity near 98%): the fixed prior would make every coder with a few dozen
+    labels look careless with it and the consensus under-confident about who picked it."""
+    strength = RATE_PRIOR_RIGHT + RATE_PRIOR_WRONG
+    prior_mean = np.full(data.n_kinds, RATE_PRIOR_RIGHT / strength)
+    if pooled is not None and pooled.any():
+        by_kind_right = right.reshape(data.n_coders, data.n_kinds).sum(axis=0)
+        by_kind_total = total.reshape(data.n_coders, data.n_kinds).sum(axis=0)
+        across = (by_kind_right + RATE_PRIOR_RIGHT) / (by_kind_total + strength)
+        prior_mean = np.where(pooled, across, prior_mean)
+    rate = (right + np.tile(prior_mean, data.n_coders) * strength) / (total + strength)
+    return np.clip(rate, 1e-4, 1 - 1e-4)
 
 
 def majority_vote(data: Encoded) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,17 +37,34 @@ class SampleRequest:
     filters: FilterSettings = field(default_factory=FilterSettings)
     yields_file: Path | None = None
     target: str | None = None  # the label whose pilot yields drive neyman (default: presence)
+    yields: Mapping[str, float] | None = None  # pilot yields given inline (keyword -> 0..1)
+    dry_run: bool = False  # plan only: the allocation table, nothing drawn or stored
 
 
 @dataclass
 class SampleResult:
-    campaign_id: int
+    campaign_id: int | None  # None for a dry run
     name: str
     plan: list[StratumPlan]
     steps: list[FilterStep]
     frame_size: int
     sampled: list[SampledPost]
     yields_source: str
+
+    @property
+    def dry_run(self) -> bool:
+        return self.campaign_id is None
+
+    def as_dict(self) -> dict[str, Any]:
+        """What the API answers: the allocation table, the filters and the frame."""
+        return {
+            "dry_run": self.dry_run, "campaign_id": self.campaign_id, "name": self.name,
+            "frame_size": self.frame_size, "yields_source": self.yields_source,
+            "planned": sum(s.sampled for s in self.plan), "sampled": len(self.sampled),
+            "filters": [{"name": s.name, "removed": s.removed, "note": s.note}
+                        for s in self.steps],
+            "allocation": self.allocation_rows(),
+        }
 
     def allocation_rows(self) -> list[dict[str, Any]]:
         return [
@@ -104,16 +122,22 @@ def sample(store: Any, request: SampleRequest) -> SampleResult:
     for c in kept:
         frame[stratum_of(c.keyword)].append(c.id)
     populations = {k: len(v) for k, v in frame.items()}
-    if request.yields_file is not None:
+    if request.yields_file is not None or request.yields is not None:
         if request.target is not None:
-            raise InvalidInput("a yields file gives the subject's yields only; --target needs "
-                               "pilot labels in the database")
-        yields, source = load_yields_or_fail(request.yields_file), str(request.yields_file)
+            raise InvalidInput("pilot yields given with the request are the subject's yields "
+                               "only; a target label needs pilot labels in the database")
+        if request.yields is not None:
+            yields, source = dict(request.yields), "pilot yields given with the request"
+        else:
+            yields = load_yields_or_fail(request.yields_file)
+            source = str(request.yields_file)
     else:
         yields = pilot_yields(store, request.family, request.target)
         source = f"labels in the database ({request.target or 'subject present'})"
     try:
         plan = allocate(populations, request.budget, request.strategy, yields)
+        if request.dry_run:
+            return SampleResult(None, name, plan, steps, len(kept), [], source)
         sampled = draw(frame, plan, request.seed)
     except SamplingError as exc:
         raise InvalidInput(str(exc)) from None
@@ -186,7 +210,8 @@ def estimate_prevalence(store: Any, quality_store: Any, family: str,
     rules = ScreeningRules(**run["rules"]) if run else None
     fit = fit_consensus(quality_store, family, rules) if by_post else None
     posteriors = fit.posteriors() if fit else {}
-    consensus = {post_id: label_posteriors(family, posteriors[post_id])
+    priors = fit.result.priors if fit else {}
+    consensus = {post_id: label_posteriors(family, posteriors[post_id], priors)
                  for post_id in by_post if post_id in posteriors}
     results = []
     for label, value_of in fam.labels():
@@ -209,3 +234,71 @@ def estimate_prevalence(store: Any, quality_store: Any, family: str,
             "judged_posts": len(consensus), "sampled_posts": campaign["budget"],
             "em_converged": fit.result.converged if fit else None,
             "labels": results}
+
+
+def campaign_progress(store: Any, family: str | None = None) -> list[dict[str, Any]]:
+    """Every campaign (of ``family``, or all), newest first, with its design and its progress:
+    task slots open, leased and done, posts with every slot done; and the same per keyword
+    (the post's keyword; for a stratified campaign that is its stratum), beside the keyword's
+    population in the campaign's frame when the campaign was sampled by design."""
+    campaigns = store.campaign_overview(family)
+    keywords: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in store.campaign_keyword_progress([c["id"] for c in campaigns]):
+        keywords[row.pop("campaign_id")].append(row)
+    out = []
+    for c in campaigns:
+        created = c["created_at"]
+        out.append({**c, "created_at": created.isoformat() if created else None,
+                    "keywords": keywords.get(c["id"], [])})
+    return out
+
+
+def campaign_or_fail(store: Any, campaign_id: int) -> dict[str, Any]:
+    campaign = store.campaign_by_id(campaign_id)
+    if campaign is None:
+        raise NotFound(f"no campaign with id {campaign_id}")
+    return campaign
+
+
+def yields_from_rows(rows: Any) -> dict[str, float]:
+    """Pilot yields given inline, as a yields file's rows: ``[{keyword, percent_true}]``
+    (0-100); a keyword given twice is refused."""
+    yields: dict[str, float] = {}
+    repeated = []
+    for row in rows:
+        keyword = str(row["keyword"]).strip()
+        if keyword in yields:
+            repeated.append(keyword)
+        yields[keyword] = float(row["percent_true"]) / 100.0
+    if repeated:
+        raise InvalidInput("each keyword's pilot yield may be given once",
+                           [{"field": "pilot_yields", "message": f"repeated: {k}"}
+                            for k in sorted(set(repeated))])
+    return yields
+
+
+def campaign_estimate_document(store: Any, quality_store: Any,
+                               campaign_id: int) -> dict[str, Any]:
+    """``estimate_prevalence`` for one campaign, as JSON: per label the consensus figures
+    (design-weighted and unweighted, 95% intervals), the raw-vote ones beside them, and per
+    keyword."""
+    campaign = campaign_or_fail(store, campaign_id)
+    result = estimate_prevalence(store, quality_store, campaign["family"], campaign["name"])
+    found = dict(result["campaign"])
+    if found.get("created_at") is not None:
+        found["created_at"] = found["created_at"].isoformat()
+    return {
+        "campaign": found,
+        "labeled_posts": result["labeled_posts"],
+        "judged_posts": result["judged_posts"],
+        "sampled_posts": result["sampled_posts"],
+        "em_converged": result["em_converged"],
+        "labels": [{
+            "label": e.label,
+            "weighted": e.weighted.as_dict(),
+            "unweighted": e.unweighted.as_dict(),
+            "raw_weighted": e.raw_weighted.as_dict(),
+            "raw_unweighted": e.raw_unweighted.as_dict(),
+            "per_keyword": [{"keyword": k, **v.as_dict()} for k, v in e.per_keyword.items()],
+        } for e in result["labels"]],
+    }

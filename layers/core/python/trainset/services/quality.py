@@ -10,7 +10,7 @@ from typing import Any
 from trainset import codebook
 from trainset.errors import InvalidInput, NotFound
 from trainset.quality import agreement
-from trainset.quality.consensus import BinaryLabel, dawid_skene
+from trainset.quality.consensus import BinaryLabel, Condition, dawid_skene
 from trainset.quality.goldscore import (
     GoldAnswer,
     binary_items,
@@ -133,6 +133,21 @@ def binary_labels(family: str, labels: Iterable[Mapping[str, Any]]) -> list[Bina
     return out
 
 
+def item_conditions(family: str) -> dict[str, Condition]:
+    """When each conditional question's options have a truth (the consensus weighs them by
+    it): ``age=...`` when ``is_child``; ``location=...`` when an indoor or outdoor place."""
+    out = {}
+    for q in codebook.family(family).questions:
+        rule = q.show_when
+        if rule is None:
+            continue
+        condition = (Condition((rule.field,), rule.equals) if rule.equals is not None
+                     else Condition(tuple(f"{rule.field}={v}" for v in rule.any_of)))
+        names = [q.name] if q.kind == "yes_no" else [f"{q.name}={v}" for v in q.values]
+        out.update(dict.fromkeys(names, condition))
+    return out
+
+
 @dataclass
 class ConsensusFit:
     """The consensus over a family's screened labels, with what screening removed."""
@@ -248,7 +263,8 @@ def fit_consensus(store: Any, family: str, rules: ScreeningRules | None = None) 
     gold_truth = {(post_id, item): value for post_id, answers in gold.items()
                   for item, value in binary_items(family, answers).items()}
     result = dawid_skene(work_items + binary_labels(family, anchors), gold_truth,
-                         max_iterations=rules.em_max_iterations)
+                         max_iterations=rules.em_max_iterations,
+                         conditions=item_conditions(family))
     items = [i for i in result.items if i.post_id not in gold]
     return ConsensusFit(result, items, labels, work, gold_rows, log, weak,
                         gold_period(answers))
@@ -272,16 +288,20 @@ def score_and_find_consensus(store: Any, family: str,
         "agreement": agreement_summary(family, fit.work, dropped=fit.dropped),
         "em_iterations": fit.result.iterations,
         "em_converged": fit.result.converged,
+        "item_priors": fit.result.priors,
     }
     run_id = store.save_run(family, rules.as_dict(), summary, fit.items)
     return {"run_id": run_id, **summary}
 
 
-def label_posteriors(family: str, posteriors: Mapping[str, float]) -> dict[str, float]:
+def label_posteriors(family: str, posteriors: Mapping[str, float],
+                     priors: Mapping[str, float] | None = None) -> dict[str, float]:
     """P(label) for every label an estimate reports (``Family.labels()``: yes/no questions,
-    then each detailed slot) from a post's item posteriors."""
+    then each detailed slot) from a post's item posteriors. An option nobody answered for
+    this post (both coders said "no child") takes the option's fitted prior, so a child
+    the coders missed still counts toward each age group as likely as children in general."""
     fam = codebook.family(family)
-    items = {k: (p >= 0.5, p) for k, p in posteriors.items()}
+    items = {k: (p >= 0.5, p) for k, p in {**(priors or {}), **posteriors}.items()}
     out = {q.name: float(posteriors.get(q.name, 0.0))
            for q in fam.questions if q.kind == "yes_no"}
     out.update(zip([s.name for s in fam.slots], soft_labels(family, items), strict=True))
@@ -414,7 +434,8 @@ def _stratum_key(r: Mapping[str, Any]) -> str:
     return f"{r['campaign_id']}:{r['stratum'] or 'all'}"
 
 
-def screening_effect(family: str, judged: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def screening_effect(family: str, judged: Sequence[Mapping[str, Any]],
+                     priors: Mapping[str, float] | None = None) -> dict[str, Any]:
     """What screening did to the sample: per label, the prevalence (consensus posteriors)
     over every judged post and over the kept ones, design-weighted when every judged post has
     a design weight, with 95% intervals and a warning when the kept estimate leaves the
@@ -431,7 +452,8 @@ def screening_effect(family: str, judged: Sequence[Mapping[str, Any]]) -> dict[s
     all_weighted = bool(judged) and len(with_weight) == len(judged)
     per_label = []
     posteriors = {r["post_id"]: label_posteriors(
-        family, {k: float(v[1]) for k, v in (r["items"] or {}).items()}) for r in judged}
+        family, {k: float(v[1]) for k, v in (r["items"] or {}).items()}, priors)
+        for r in judged}
     for label in [name for name, _ in codebook.family(family).labels()]:
         observations = {r["post_id"]: estimate.Observation(
             r["post_id"], _stratum_key(r) if r.get("weight") is not None else "all",
@@ -536,7 +558,9 @@ def kept_rows(store: Any, family: str, run_id: int) -> tuple[list[dict[str, Any]
     """A run's kept posts as dataset rows (``export_rows``), each with its design weight and
     the weight calibrated for the posts screened out; and the screening's effect."""
     judged = store.judged_rows(run_id)
-    effect = screening_effect(family, judged)
+    run = store.run_by_id(run_id)
+    effect = screening_effect(family, judged,
+                              ((run or {}).get("summary") or {}).get("item_priors"))
     rows = export_rows(family, [
         {**r, "calibrated_weight": effect["calibrated_weights"].get(r["post_id"])}
         for r in judged if r["kept"]])
