@@ -34,6 +34,15 @@ class EnvironmentSettings:
     db_allocated_storage_gib: int = 20
     db_max_allocated_storage_gib: int = 100
     db_multi_az: bool = False
+    # None: `trainset-<env>` where the stack deletes its database (DESTROY), and
+    # `trainset-<env>-<first 8 hex digits of the stack id>` where the database outlives the stack
+    # (RETAIN/SNAPSHOT), so that a retried first deploy never collides with what a failed one
+    # left behind. A deployment made with a fixed name keeps it by setting it here.
+    db_instance_identifier: str | None = None
+    # RDS Proxy in front of the database for the API (see Database): the share of the instance's
+    # max_connections its pool may open. The rest stays for the direct clients (migrate function,
+    # export tasks, an administrator's psql) and PostgreSQL's reserved slots.
+    db_proxy_max_connections_percent: int = 70
     deletion_protection: bool = False
     backup_retention_days: int = 1
     removal_policy: RemovalPolicy = RemovalPolicy.DESTROY
@@ -49,6 +58,13 @@ class EnvironmentSettings:
     allowed_origin: str | None = "*"
     api_memory_mb: int = 512
     api_timeout_seconds: int = 30
+    # Stage throttling (every method), from the load model: 1,000 coders at most, one label cycle
+    # (GET /tasks/next + POST /labels: 2 requests) per 5-10 s each, so 200-400 requests/s at
+    # peak. Rate: 400 x 1.25 = 500/s, a quarter of headroom for page loads and managers' pages.
+    # Burst (the token bucket): 1,000, one request from every coder at the same instant (the
+    # morning page load), i.e. 2 s of the rate. See infra_cdk/README.md, "Scaling".
+    api_throttle_rate_rps: int = 500
+    api_throttle_burst: int = 1000
     # Export job (Step Functions): a daily run at this hour (UTC) over these families
     export_schedule_hour_utc: int = 3
     export_families: tuple[str, ...] = ("place", "child", "health")
@@ -61,6 +77,13 @@ class EnvironmentSettings:
             raise ValueError("export_schedule_hour_utc must be 0..23")
         if self.max_azs < 2:
             raise ValueError("RDS needs subnets in at least two availability zones")
+        if not 1 <= self.db_proxy_max_connections_percent <= 100:
+            raise ValueError("db_proxy_max_connections_percent must be 1..100")
+        # API Gateway's default account quotas per region: 10,000 requests/s, burst 5,000.
+        if not 0 < self.api_throttle_rate_rps <= 10_000:
+            raise ValueError("api_throttle_rate_rps must be 1..10000 (the account's quota)")
+        if not 0 < self.api_throttle_burst <= 5_000:
+            raise ValueError("api_throttle_burst must be 1..5000 (the account's quota)")
 
     @property
     def stack_name(self) -> str:

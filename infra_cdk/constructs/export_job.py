@@ -6,7 +6,9 @@
 
 - **Definition**: the same ASL file the local runner executes
   (`trainset.services.pipeline.definition`), read by path; its six `${<Task>FunctionArn}`
-  placeholders become the functions' ARNs through `definition_substitutions`.
+  placeholders become the functions' ARNs through `definition_substitutions`. The file's own
+  `TimeoutSeconds` (6 h) is the job's time limit: CDK deploys a string definition as it is and
+  ignores `StateMachine(timeout=...)` for it.
 - **Functions**: one container image (`lambdas/pipeline/Dockerfile`, repository root as build
   context, filtered to the handler and the core package) for all six tasks, each with its own
   handler as CMD. Export and verify need TensorFlow; every task imports
@@ -115,12 +117,20 @@ TASKS: tuple[Task, ...] = (
 
 
 def load_definition(asl_path: Path) -> str:
-    """The ASL text, checked to hold every task placeholder (and to be JSON)."""
+    """The ASL text, checked to hold every task placeholder, to be JSON and to carry the job's
+    timeout (`TimeoutSeconds`) itself.
+
+    `DefinitionBody.from_string` deploys the file as it is: the `timeout` and `comment` of
+    `sfn.StateMachine` are ignored for such a body, so the limit must be in the definition (where
+    the local runner sees it too)."""
     text = asl_path.read_text(encoding="utf-8")
-    json.loads(text)
+    definition = json.loads(text)
     missing = [t.placeholder for t in TASKS if "${" + t.placeholder + "}" not in text]
     if missing:
         raise ValueError(f"{asl_path} lacks the placeholders {missing}")
+    timeout = definition.get("TimeoutSeconds")
+    if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
+        raise ValueError(f"{asl_path} needs a top-level TimeoutSeconds (the job's time limit)")
     return text
 
 
@@ -141,6 +151,7 @@ class ExportJob(Construct):
         scheduled_families: Sequence[str],
         log_retention_days: int,
         removal_policy: RemovalPolicy,
+        log_name_suffix: str = "",
         noncurrent_version_days: int = 30,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -263,14 +274,19 @@ class ExportJob(Construct):
             "StateMachineLogs",
             # Step Functions' log deliveries: the /aws/vendedlogs/ prefix keeps CloudWatch's
             # resource policy from growing with every log group.
-            log_group_name=f"/aws/vendedlogs/states/{Stack.of(self).stack_name}-export-job",
+            # `log_name_suffix` is unique per stack where the group outlives it (retained), so
+            # a retried first deploy does not collide with the group a failed one left behind.
+            log_group_name=(
+                f"/aws/vendedlogs/states/{Stack.of(self).stack_name}-export-job{log_name_suffix}"
+            ),
             retention=retention(log_retention_days),
             removal_policy=removal_policy,
         )
+        # The definition's own TimeoutSeconds (6 h) limits an execution: with a string body,
+        # `timeout=`/`comment=` here would be silently dropped, so they are not given.
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
-            comment="trainset export job: QA, TFRecord export and verification per family",
             definition_body=sfn.DefinitionBody.from_string(load_definition(asl_path)),
             definition_substitutions={
                 task.placeholder: self.functions[task.name].function_arn for task in TASKS
@@ -280,7 +296,6 @@ class ExportJob(Construct):
                 destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
             ),
             tracing_enabled=True,
-            timeout=Duration.hours(6),
             removal_policy=removal_policy,
         )
 

@@ -92,9 +92,10 @@ class Network(Construct):
     def function_security_group(
         self, scope: Construct, construct_id: str, *, description: str
     ) -> ec2.SecurityGroup:
-        """A security group (created in `scope`) for a Lambda function in the app subnets: no
-        egress but HTTPS to the VPC's interface endpoints and what is granted explicitly later
-        (the database port, by `Database.allow_from`)."""
+        """A security group (created in `scope`) for a Lambda function in the app subnets, or
+        for the RDS Proxy (which fetches the database secret from Secrets Manager): no egress
+        but HTTPS to the VPC's interface endpoints and what is granted explicitly later (the
+        database or proxy port, by `Database.allow_from`/`allow_through_proxy`)."""
         group = ec2.SecurityGroup(
             scope,
             construct_id,

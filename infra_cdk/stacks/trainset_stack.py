@@ -1,5 +1,5 @@
-"""The one trainset stack: network, database, Cognito, layers, migrations, images, the API, the
-export job and the coders' page.
+"""The one trainset stack: network, database (with the API's RDS Proxy), Cognito, layers,
+migrations, images, the API, the export job and the coders' page.
 
 Order matters for one reason: the page's CloudFront distribution is created before Cognito and
 the API, because its URL goes into the app client's callback/logout URLs and the API's CORS
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Aws, CfnOutput, Stack, Tags
+from aws_cdk import Aws, CfnOutput, Fn, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -19,9 +19,9 @@ from constructs import Construct
 from infra_cdk import paths
 from infra_cdk.bundling import lambda_runtime_name
 from infra_cdk.config import EnvironmentSettings
-from infra_cdk.constructs.api import API_STAGE, Api
+from infra_cdk.constructs.api import Api, Throttling
 from infra_cdk.constructs.auth import Auth
-from infra_cdk.constructs.database import Database
+from infra_cdk.constructs.database import PROXY_PORT, Database
 from infra_cdk.constructs.export_job import ExportJob
 from infra_cdk.constructs.images import Images
 from infra_cdk.constructs.layers import Layers
@@ -50,8 +50,10 @@ class TrainsetStack(Stack):
             **kwargs,
         )
         self.settings = settings
-        Tags.of(self).add("project", "trainset")
-        Tags.of(self).add("environment", settings.name)
+        # A DB proxy's target group takes no tags (CloudFormation's schema refuses them).
+        untaggable = ["AWS::RDS::DBProxyTargetGroup"]
+        Tags.of(self).add("project", "trainset", exclude_resource_types=untaggable)
+        Tags.of(self).add("environment", settings.name, exclude_resource_types=untaggable)
         runtime = lambda_.Runtime(lambda_runtime_name(), lambda_.RuntimeFamily.PYTHON)
 
         self.network = Network(
@@ -64,12 +66,25 @@ class TrainsetStack(Stack):
         )
         vpc = self.network.vpc
 
+        # Names of resources that outlive the stack (RETAIN) carry a suffix unique to the stack,
+        # so that a retried first deploy (a new stack) never collides with what a failed one
+        # left behind; resources the stack deletes keep their plain names.
+        self.retained_suffix = (
+            "" if settings.removal_policy == RemovalPolicy.DESTROY else f"-{stack_id_suffix()}"
+        )
+        proxy_sg = self.network.function_security_group(
+            self, "DatabaseProxySecurityGroup",
+            description="trainset RDS Proxy: from the API, to the database",
+        )
         self.database = Database(
             self,
             "Database",
             vpc=vpc,
             subnets=self.network.data_subnets,
-            identifier=f"trainset-{settings.name}",
+            identifier=(
+                settings.db_instance_identifier
+                or f"trainset-{settings.name}{self.retained_suffix}"
+            ),
             instance_type=settings.db_instance_type,
             allocated_storage_gib=settings.db_allocated_storage_gib,
             max_allocated_storage_gib=settings.db_max_allocated_storage_gib,
@@ -78,6 +93,8 @@ class TrainsetStack(Stack):
             backup_retention_days=settings.backup_retention_days,
             removal_policy=settings.removal_policy,
             log_retention_days=settings.log_retention_days,
+            proxy_security_group=proxy_sg,
+            proxy_max_connections_percent=settings.db_proxy_max_connections_percent,
         )
 
         # The page's distribution first: its URL is needed by Cognito and the API below.
@@ -155,6 +172,7 @@ class TrainsetStack(Stack):
             scheduled_families=settings.export_families,
             log_retention_days=settings.log_retention_days,
             removal_policy=settings.removal_policy,
+            log_name_suffix=self.retained_suffix,
         )
         # The export tasks read the schema the migrations create.
         self.export_job.node.add_dependency(self.migrations)
@@ -162,12 +180,14 @@ class TrainsetStack(Stack):
         api_sg = self.network.function_security_group(
             self, "ApiSecurityGroup", description="trainset API function"
         )
-        self.database.allow_from(api_sg, "PostgreSQL from the API function")
+        # The API reaches the database only through the proxy.
+        self.database.allow_through_proxy(api_sg, "PostgreSQL from the API function")
         self.api = Api(
             self,
             "Api",
             source_dir=chalice_app_dir,
             build_dir=build_dir,
+            runtime=runtime,
             vpc=vpc,
             subnets=self.network.app_subnets,
             security_group=api_sg,
@@ -180,9 +200,15 @@ class TrainsetStack(Stack):
                 "TRAINSET_EXPORT_STATE_MACHINE_ARN": (
                     self.export_job.state_machine.state_machine_arn
                 ),
+                # Connect through the RDS Proxy: these override the secret's host and port.
+                "TRAINSET_DB_HOST": self.database.proxy_endpoint,
+                "TRAINSET_DB_PORT": str(PROXY_PORT),
             },
             memory_mb=settings.api_memory_mb,
             timeout_seconds=settings.api_timeout_seconds,
+            throttling=Throttling(
+                rate_rps=settings.api_throttle_rate_rps, burst=settings.api_throttle_burst
+            ),
             log_retention_days=settings.log_retention_days,
             removal_policy=settings.removal_policy,
         )
@@ -205,10 +231,7 @@ class TrainsetStack(Stack):
             api_sg, "HTTPS from the API function to Step Functions"
         )
 
-        self.api_url = (
-            f"https://{self.api.rest_api.ref}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}"
-            f"/{API_STAGE}/"
-        )
+        self.api_url = self.api.url
         self.site.publish(
             source_dir=paths.STATIC_SITE_DIR,
             config={
@@ -222,9 +245,12 @@ class TrainsetStack(Stack):
             },
         )
 
-        # Chalice's template already outputs EndpointURL (the API base URL) and RestAPIId.
         CfnOutput(self, "SiteUrl", value=self.site.url, description="the coders' page")
         CfnOutput(self, "ApiUrl", value=self.api_url, description="the API base URL")
+        # The outputs Chalice's template used to give, kept for scripts that read them.
+        CfnOutput(self, "EndpointURL", value=self.api_url, description="the API base URL")
+        CfnOutput(self, "RestAPIId", value=self.api.rest_api_id)
+        CfnOutput(self, "DatabaseProxyEndpoint", value=self.database.proxy_endpoint)
         CfnOutput(self, "UserPoolId", value=self.auth.user_pool.user_pool_id)
         CfnOutput(self, "UserPoolClientId", value=self.auth.client.user_pool_client_id)
         CfnOutput(self, "HostedUiUrl", value=self.auth.hosted_ui_base_url)
@@ -239,6 +265,10 @@ class TrainsetStack(Stack):
         )
 
 
+def stack_id_suffix() -> str:
+    """The first 8 hex digits of the stack's id (arn:...:stack/<name>/<uuid>): fixed for the
+    stack's life, new for every new stack of the same name."""
+    return Fn.select(0, Fn.split("-", Fn.select(2, Fn.split("/", Aws.STACK_ID))))
 
 
 def cors_origin(configured: str | None, site_origin: str) -> str:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from aws_cdk.assertions import Match
 
 from infra_cdk import paths
-from infra_cdk.constructs.export_job import TASKS
+from infra_cdk.constructs.export_job import TASKS, load_definition
 from trainset.services import pipeline
 
 if TYPE_CHECKING:
@@ -66,6 +67,22 @@ def test_definition_is_the_local_runners_with_the_function_arns(dev: Synthesized
         deployed = deployed.replace("${" + key + "}", f"<{value['Fn::GetAtt'][0]}.Arn>")
     local = pipeline.definition({name: f"<{ids[name]}.Arn>" for name in ids})
     assert json.loads(deployed) == json.loads(local)
+
+
+def test_the_jobs_timeout_is_in_the_deployed_definition(dev: Synthesized, tmp_path) -> None:
+    # CDK drops StateMachine(timeout=...) for a string definition: the file carries it.
+    dev.template.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {"DefinitionString": Match.serialized_json(
+            Match.object_like({"TimeoutSeconds": 6 * 3600}))},
+    )
+    # ...and a definition without one is refused at synth.
+    definition = json.loads(paths.EXPORT_JOB_ASL.read_text(encoding="utf-8"))
+    del definition["TimeoutSeconds"]
+    bare = tmp_path / "export_job.asl.json"
+    bare.write_text(json.dumps(definition))
+    with pytest.raises(ValueError, match="TimeoutSeconds"):
+        load_definition(bare)
 
 
 def test_state_machine_logs_everything_and_traces(dev: Synthesized) -> None:
@@ -161,8 +178,7 @@ def test_function_roles_are_least_privilege(dev: Synthesized) -> None:
 
 def test_api_may_start_only_this_state_machine(dev: Synthesized) -> None:
     machine_id = dev.logical_id(dev.stack.export_job.state_machine)
-    _, function = only(dev.resources_of_type("AWS::Serverless::Function"))
-    variables = function["Properties"]["Environment"]["Variables"]
+    variables = dev.resources["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert variables["TRAINSET_EXPORT_STATE_MACHINE_ARN"] == {"Ref": machine_id}
     granted = role_statements(dev, "DefaultRole")
     states = [s for s in granted if any(a.startswith("states:") for a in as_list(s["Action"]))]

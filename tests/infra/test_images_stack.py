@@ -161,7 +161,7 @@ def test_the_api_may_presign_uploads_and_variants_only(dev: Synthesized) -> None
         "s3:GetObject": {"uploads", "variants"},
         "s3:PutObject": {"uploads"},
     }
-    (api,) = dev.resources_of_type("AWS::Serverless::Function").values()
+    api = dev.resources["APIHandler"]
     assert api["Properties"]["Environment"]["Variables"]["TRAINSET_IMAGES_BUCKET"] == {
         "Ref": dev.logical_id(dev.stack.images.bucket)}
 

@@ -13,7 +13,7 @@ from aws_cdk.assertions import Annotations, Match
 
 from infra_cdk import paths
 from infra_cdk.config import settings_for
-from infra_cdk.constructs.api import AUTHORIZER_NAME
+from infra_cdk.constructs.api import AUTHORIZER_NAME, EXPECTED_RESOURCES, read_package
 from infra_cdk.constructs.auth import CODERS_GROUP, MANAGERS_GROUP
 from infra_cdk.constructs.migrations import RESOURCE_TYPE, sql_hash
 
@@ -79,24 +79,77 @@ def test_database_secret_is_generated_in_rds_format(dev: Synthesized) -> None:
     )
 
 
-def test_database_port_is_open_only_to_the_api_and_migrate_functions(dev: Synthesized) -> None:
+def ingress_sources(synth: Synthesized, group_id: str) -> dict[str, tuple[int, int]]:
+    """Source security group -> (from port, to port) of every ingress rule of `group_id`."""
+    return {
+        r["Properties"]["SourceSecurityGroupId"]["Fn::GetAtt"][0]: (
+            r["Properties"]["FromPort"], r["Properties"]["ToPort"])
+        for r in synth.resources_of_type("AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [group_id, "GroupId"]}
+    }
+
+
+def test_database_port_is_open_only_to_the_proxy_migrate_and_export(dev: Synthesized) -> None:
     db_sg = dev.logical_id(dev.stack.database.security_group)
-    api_sg = dev.logical_id(dev.stack.node.find_child("ApiSecurityGroup"))
+    proxy_sg = dev.logical_id(dev.stack.database.proxy_security_group)
     migrate_sg = dev.logical_id(dev.stack.node.find_child("MigrateSecurityGroup"))
-    ingress = [
-        r["Properties"]
-        for r in dev.resources_of_type("AWS::EC2::SecurityGroupIngress").values()
-        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [db_sg, "GroupId"]}
-    ]
-    sources = sorted(rule["SourceSecurityGroupId"]["Fn::GetAtt"][0] for rule in ingress)
     export_sg = dev.logical_id(dev.stack.node.find_child("ExportJobSecurityGroup"))
-    assert sources == sorted([api_sg, migrate_sg, export_sg])
+    instance_id, _ = only(dev.resources_of_type("AWS::RDS::DBInstance"))
+    port = {"Fn::GetAtt": [instance_id, "Endpoint.Port"]}  # the instance's (5433)
+    assert ingress_sources(dev, db_sg) == {
+        sg: (port, port) for sg in (proxy_sg, migrate_sg, export_sg)}
     db_group = dev.resources[db_sg]["Properties"]
     assert "SecurityGroupIngress" not in db_group  # no inline (CIDR) ingress at all
 
 
+def test_the_api_reaches_the_database_only_through_the_proxy(dev: Synthesized) -> None:
+    api_sg = dev.logical_id(dev.stack.node.find_child("ApiSecurityGroup"))
+    proxy_sg = dev.logical_id(dev.stack.database.proxy_security_group)
+    assert ingress_sources(dev, proxy_sg) == {api_sg: (5432, 5432)}
+    api_egress = [
+        r["Properties"] for r in dev.resources_of_type("AWS::EC2::SecurityGroupEgress").values()
+        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [api_sg, "GroupId"]}
+        and r["Properties"]["FromPort"] != 443
+    ]
+    assert [(e["DestinationSecurityGroupId"]["Fn::GetAtt"][0], e["FromPort"], e["ToPort"])
+            for e in api_egress] == [(proxy_sg, 5432, 5432)]
+    # The proxy's own egress: HTTPS to the VPC's endpoints (Secrets Manager), the database.
+    proxy_group = dev.resources[proxy_sg]["Properties"]
+    assert {rule["FromPort"] for rule in proxy_group["SecurityGroupEgress"]} == {443}
+
+
+def test_proxy_pools_the_apis_connections_over_part_of_max_connections(
+    dev: Synthesized,
+) -> None:
+    attachment_id, _ = only(dev.resources_of_type("AWS::SecretsManager::SecretTargetAttachment"))
+    instance_id, _ = only(dev.resources_of_type("AWS::RDS::DBInstance"))
+    proxy_id, proxy = only(dev.resources_of_type("AWS::RDS::DBProxy"))
+    props = proxy["Properties"]
+    assert props["EngineFamily"] == "POSTGRESQL"
+    assert props["RequireTLS"] is True and props["DebugLogging"] is False
+    assert props["Auth"] == [{
+        "AuthScheme": "SECRETS", "IAMAuth": "DISABLED", "SecretArn": {"Ref": attachment_id},
+        "ClientPasswordAuthType": "POSTGRES_SCRAM_SHA_256"}]
+    assert all("dataSubnet" in s["Ref"] for s in props["VpcSubnetIds"])
+    _, target = only(dev.resources_of_type("AWS::RDS::DBProxyTargetGroup"))
+    assert target["Properties"]["DBProxyName"] == {"Ref": proxy_id}
+    assert target["Properties"]["DBInstanceIdentifiers"] == [{"Ref": instance_id}]
+    pool = target["Properties"]["ConnectionPoolConfigurationInfo"]
+    assert pool["MaxConnectionsPercent"] == dev.stack.settings.db_proxy_max_connections_percent
+    # A client waits for a pooled connection, but less than the API function's timeout.
+    assert 0 < pool["ConnectionBorrowTimeout"] < dev.stack.settings.api_timeout_seconds
+    # The proxy's role reads the one secret it presents to the database.
+    role_id = props["RoleArn"]["Fn::GetAtt"][0]
+    reads = [
+        st for p in dev.resources_of_type("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for st in statements(p["Properties"]["PolicyDocument"])
+    ]
+    assert reads and all(st["Resource"] == {"Ref": attachment_id} for st in reads)
+
+
 def test_function_security_groups_have_no_open_egress(dev: Synthesized) -> None:
-    for name in ("ApiSecurityGroup", "MigrateSecurityGroup"):
+    for name in ("ApiSecurityGroup", "MigrateSecurityGroup", "DatabaseProxySecurityGroup"):
         group = dev.resources[dev.logical_id(dev.stack.node.find_child(name))]["Properties"]
         egress = group["SecurityGroupEgress"]  # inline rules replace EC2's default allow-all
         assert egress and all(rule.get("CidrIp") != "0.0.0.0/0" for rule in egress), egress
@@ -172,8 +225,8 @@ def test_web_client_uses_code_grant_without_secret(dev: Synthesized) -> None:
 
 def test_rest_api_authorizer_uses_the_real_user_pool(dev: Synthesized) -> None:
     pool_id, _ = only(dev.resources_of_type("AWS::Cognito::UserPool"))
-    _, api = only(dev.resources_of_type("AWS::Serverless::Api"))
-    body = api["Properties"]["DefinitionBody"]
+    _, api = only(dev.resources_of_type("AWS::ApiGateway::RestApi"))
+    body = api["Properties"]["Body"]
     authorizer = body["securityDefinitions"][AUTHORIZER_NAME]
     assert authorizer["x-amazon-apigateway-authtype"] == "cognito_user_pools"
     assert authorizer["x-amazon-apigateway-authorizer"]["providerARNs"] == [
@@ -192,8 +245,8 @@ def test_rest_api_authorizer_uses_the_real_user_pool(dev: Synthesized) -> None:
 def test_allowed_origin_reaches_the_packaged_cors_and_gateway_errors(prod: Synthesized) -> None:
     origin = prod.stack.settings.allowed_origin  # the prod fixture overrides it
     assert origin.startswith("https://")
-    _, api = only(prod.resources_of_type("AWS::Serverless::Api"))
-    body = api["Properties"]["DefinitionBody"]
+    _, api = only(prod.resources_of_type("AWS::ApiGateway::RestApi"))
+    body = api["Properties"]["Body"]
     preflight_origins = {
         integration["responses"]["default"]["responseParameters"][
             "method.response.header.Access-Control-Allow-Origin"
@@ -211,11 +264,16 @@ def test_allowed_origin_reaches_the_packaged_cors_and_gateway_errors(prod: Synth
 def test_api_function_environment_vpc_and_layers(dev: Synthesized) -> None:
     pool_id, _ = only(dev.resources_of_type("AWS::Cognito::UserPool"))
     attachment_id, _ = only(dev.resources_of_type("AWS::SecretsManager::SecretTargetAttachment"))
-    _, function = only(dev.resources_of_type("AWS::Serverless::Function"))
-    props = function["Properties"]
+    props = dev.resources["APIHandler"]["Properties"]
+    assert props["Handler"] == "app.app" and props["Runtime"] == "python3.11"
+    assert props["TracingConfig"] == {"Mode": "Active"}
     variables = props["Environment"]["Variables"]
     assert variables["TRAINSET_AUTH"] == "cognito"
     assert variables["TRAINSET_DB_SECRET_ARN"] == {"Ref": attachment_id}
+    # Through the proxy: its endpoint and port replace the secret's host and port.
+    proxy_id = dev.logical_id(dev.stack.database.proxy)
+    assert variables["TRAINSET_DB_HOST"] == {"Fn::GetAtt": [proxy_id, "Endpoint"]}
+    assert variables["TRAINSET_DB_PORT"] == "5432"
     assert variables["TRAINSET_USER_POOL_ARN"] == {"Fn::GetAtt": [pool_id, "Arn"]}
     assert variables["TRAINSET_ALLOWED_ORIGIN"] == "*"  # dev default
     assert all("appSubnet" in s["Ref"] for s in props["VpcConfig"]["SubnetIds"])
@@ -247,6 +305,98 @@ def test_api_role_reads_only_the_db_secret(dev: Synthesized) -> None:
         }
     logs = [s for s in granted if "logs:PutLogEvents" in as_list(s["Action"])]
     assert logs and all(s["Resource"] != "*" and "arn:*" not in str(s["Resource"]) for s in logs)
+
+
+def suppressed_on(synth: Synthesized, rule: str) -> set[str]:
+    """Construct paths on which cdk-nag found `rule` and an acknowledgment suppressed it."""
+    return {
+        construct["constructPath"]
+        for report in synth.validation_report["pluginReports"]
+        for violation in report.get("suppressedViolations", [])
+        if violation["ruleName"] == f"AwsSolutions-{rule}"
+        for construct in violation["violatingConstructs"]
+    }
+
+
+def test_api_is_plain_cloudformation_that_cdk_nag_checks(dev: Synthesized) -> None:
+    # No SAM resource left for CloudFormation's transform to expand after cdk-nag ran.
+    assert not [r for r in dev.resources.values() if r["Type"].startswith("AWS::Serverless::")]
+    assert "Transform" not in dev.template.to_json()
+    # The logical ids SAM's transform gave them: a stack deployed before is updated in place.
+    expected = {"RestAPI": "AWS::ApiGateway::RestApi", "RestAPIapiStage": "AWS::ApiGateway::Stage",
+                "APIHandler": "AWS::Lambda::Function", "DefaultRole": "AWS::IAM::Role"}
+    assert {k: dev.resources[k]["Type"] for k in expected} == expected
+    # cdk-nag saw the API's resources: its findings on them are acknowledged, one by one.
+    assert suppressed_on(dev, "APIG2") == {"Trainset-dev/Api/RestApi/Resource"}
+    assert suppressed_on(dev, "APIG3") == {"Trainset-dev/Api/RestApi/DeploymentStage.api/Resource"}
+    assert "Trainset-dev/Api/Handler/Resource" in suppressed_on(dev, "L1")
+    # ...and what it would flag otherwise is fixed, not acknowledged (access/execution logs).
+    assert not suppressed_on(dev, "APIG1") and not suppressed_on(dev, "APIG6")
+
+
+def test_api_stage_throttles_logs_and_traces(dev: Synthesized) -> None:
+    settings = dev.stack.settings
+    # The load model: 1,000 coders, one cycle (2 requests) every 5 s at the fastest, so
+    # 400 requests/s at peak; the rate leaves headroom, the burst takes one request per coder.
+    peak_rps = 1000 * 2 / 5
+    assert settings.api_throttle_rate_rps >= peak_rps and settings.api_throttle_burst >= 1000
+    stage = dev.resources["RestAPIapiStage"]
+    props = stage["Properties"]
+    assert props["StageName"] == "api" and props["TracingEnabled"] is True
+    assert props["MethodSettings"] == [{
+        "HttpMethod": "*", "ResourcePath": "/*",
+        "ThrottlingRateLimit": settings.api_throttle_rate_rps,
+        "ThrottlingBurstLimit": settings.api_throttle_burst,
+        "LoggingLevel": "ERROR", "DataTraceEnabled": False, "MetricsEnabled": False}]
+    # JSON access logs to a log group with retention.
+    access = props["AccessLogSetting"]
+    fields = json.loads(access["Format"])
+    assert {"requestId", "status", "path", "latencyMs", "error"} <= set(fields)
+    access_group = dev.logical_id(dev.stack.api.access_logs)
+    assert access_group in json.dumps(access["DestinationArn"])
+    assert dev.resources[access_group]["Properties"]["RetentionInDays"] == 14
+    # Execution logs: the group API Gateway would create without retention, made first.
+    execution_group = dev.logical_id(dev.stack.api.execution_logs)
+    assert dev.resources[execution_group]["Properties"]["LogGroupName"] == {
+        "Fn::Join": ["", ["API-Gateway-Execution-Logs_", {"Ref": "RestAPI"}, "/api"]]}
+    assert dev.resources[execution_group]["Properties"]["RetentionInDays"] == 14
+    assert execution_group in stage["DependsOn"]
+    # API Gateway writes logs through the account's CloudWatch role, created before the stage.
+    account_id, account = only(dev.resources_of_type("AWS::ApiGateway::Account"))
+    assert account_id in stage["DependsOn"] and account["DeletionPolicy"] == "Retain"
+    # The API function may be invoked by this API only.
+    (permission,) = [
+        p["Properties"] for p in dev.resources_of_type("AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == {"Fn::GetAtt": ["APIHandler", "Arn"]}
+    ]
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    assert {"Ref": "RestAPI"} in permission["SourceArn"]["Fn::Join"][1]
+
+
+def test_packaging_refuses_what_the_api_construct_would_not_deploy(tmp_path: Path) -> None:
+    resources = {
+        name: {"Type": kind, "Properties": {}} for name, kind in EXPECTED_RESOURCES.items()}
+    resources["APIHandler"]["Properties"] = {"Handler": "app.app", "Runtime": "python3.11"}
+    resources["RestAPI"]["Properties"] = {"StageName": "api", "DefinitionBody": {"paths": {}}}
+    package = read_package({"Resources": resources}, tmp_path / "deployment.zip")
+    assert (package.handler, package.runtime) == ("app.app", "python3.11")
+    # e.g. an @app.schedule handler added to the app: its rule would silently be dropped.
+    extra = {**resources, "EveryHour": {"Type": "AWS::Serverless::Function"}}
+    with pytest.raises(ValueError, match="needs wiring"):
+        read_package({"Resources": extra}, tmp_path / "deployment.zip")
+
+
+def test_every_route_calls_the_api_function(dev: Synthesized) -> None:
+    body = dev.resources["RestAPI"]["Properties"]["Body"]
+    uris = [
+        operation["x-amazon-apigateway-integration"]["uri"]
+        for methods in body["paths"].values()
+        for method, operation in methods.items()
+        if operation["x-amazon-apigateway-integration"]["type"] == "aws_proxy"
+    ]
+    assert uris and all(
+        uri["Fn::Sub"][1] == {"HandlerArn": {"Fn::GetAtt": ["APIHandler", "Arn"]}}
+        and "${HandlerArn}" in uri["Fn::Sub"][0] for uri in uris)
 
 
 def test_no_policy_grants_secrets_manager_on_every_resource(dev: Synthesized) -> None:
@@ -357,6 +507,52 @@ def test_prod_context_turns_on_deletion_protection(dev: Synthesized, prod: Synth
     assert prod.stack.stack_name == "Trainset-prod"
 
 
+# Properties that name a resource uniquely in an account and region.
+UNIQUE_NAMES = {"LogGroupName", "DBInstanceIdentifier", "BucketName", "RoleName", "Name",
+                "StateMachineName", "FunctionName", "TopicName", "QueueName", "AliasName",
+                "DBSubnetGroupName", "DBProxyName"}
+
+
+def unique_per_stack(value: Any) -> bool:
+    """Whether a name depends on the stack's id or on another resource of the stack (whose
+    generated name or id is unique), rather than only on fixed text and pseudo parameters."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return value["Ref"] == "AWS::StackId" or not value["Ref"].startswith("AWS::")
+        if "Fn::GetAtt" in value:
+            return True
+        return any(unique_per_stack(v) for v in value.values())
+    if isinstance(value, list):
+        return any(unique_per_stack(v) for v in value)
+    return False
+
+
+def test_retained_resources_never_have_a_fixed_name(dev: Synthesized, prod: Synthesized) -> None:
+    """A failed first deploy of prod leaves its retained resources behind; the retry is a new
+    stack, whose names must differ from theirs (the stack id's first 8 hex digits)."""
+    fixed = {}
+    for logical_id, resource in prod.resources.items():
+        if resource.get("DeletionPolicy") not in ("Retain", "Snapshot", "RetainExceptOnCreate"):
+            continue
+        for name in UNIQUE_NAMES & set(resource.get("Properties", {})):
+            value = resource["Properties"][name]
+            if not unique_per_stack(value):
+                fixed[logical_id] = value
+    assert fixed == {}
+    suffix = {"Fn::Select": [0, {"Fn::Split": ["-", {"Fn::Select": [2, {"Fn::Split": [
+        "/", {"Ref": "AWS::StackId"}]}]}]}]}
+    prod.template.has_resource_properties("AWS::RDS::DBInstance", {
+        "DBInstanceIdentifier": {"Fn::Join": ["", ["trainset-prod-", suffix]]}})
+    prod.template.has_resource_properties("AWS::Logs::LogGroup", {
+        "LogGroupName": {"Fn::Join": ["", ["/aws/rds/instance/trainset-prod-", suffix,
+                                           "/postgresql"]]}})
+    # dev deletes everything with the stack: its plain names stay.
+    dev.template.has_resource_properties("AWS::RDS::DBInstance",
+                                         {"DBInstanceIdentifier": "trainset-dev"})
+    dev.template.has_resource_properties(
+        "AWS::Logs::LogGroup", {"LogGroupName": "/aws/rds/instance/trainset-dev/postgresql"})
+
+
 def test_settings_overrides_are_checked() -> None:
     prod = settings_for("prod", {"removal_policy": "snapshot", "callback_urls": ["https://x/"]})
     assert prod.removal_policy == RemovalPolicy.SNAPSHOT
@@ -368,6 +564,13 @@ def test_settings_overrides_are_checked() -> None:
         settings_for("staging")
     with pytest.raises(ValueError, match="retention"):
         settings_for("dev", {"log_retention_days": 10})
+    with pytest.raises(ValueError, match="quota"):
+        settings_for("dev", {"api_throttle_burst": 6000})
+    with pytest.raises(ValueError, match="max_connections_percent"):
+        settings_for("dev", {"db_proxy_max_connections_percent": 0})
+    # A prod deployed under the fixed name keeps its instance by naming it.
+    kept = settings_for("prod", {"db_instance_identifier": "trainset-prod"})
+    assert kept.db_instance_identifier == "trainset-prod"
 
 
 # --- repository rules ----------------------------------------------------------------------

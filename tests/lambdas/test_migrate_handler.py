@@ -9,6 +9,7 @@ from moto import mock_aws
 from trainset.errors import ConfigurationError
 from trainset.local.images import LocalContext
 from trainset.local.images import load_handler as load_lambda
+from trainset.store import config as store_config
 from trainset.store.config import url_from_rds_secret
 
 
@@ -53,6 +54,29 @@ def test_rds_secret_becomes_a_tls_url():
         with pytest.raises(ConfigurationError) as caught:
             url_from_rds_secret(bad["ARN"], client)
         assert "hunter2" not in caught.value.message and "username" in caught.value.message
+
+
+def test_proxy_host_and_port_replace_the_secrets(monkeypatch):
+    """In AWS the API connects through the RDS Proxy: TRAINSET_DB_HOST/_PORT name it, and the
+    secret's user and password (which the proxy accepts) still come from the secret."""
+    for name in ("TRAINSET_DATABASE_URL", "TRAINSET_DB_HOST", "TRAINSET_DB_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        client = boto3.client("secretsmanager", region_name="us-east-1")
+        arn = client.create_secret(Name="db", SecretString=json.dumps({
+            "username": "trainset", "password": "pw", "host": "db.example.internal",
+            "port": 5433, "dbname": "trainset"}))["ARN"]
+        monkeypatch.setenv("TRAINSET_DB_SECRET_ARN", arn)
+        assert store_config.database_url() == (
+            "postgresql://trainset:pw@db.example.internal:5433/trainset?sslmode=require")
+        monkeypatch.setenv("TRAINSET_DB_HOST", "proxy.example.internal")
+        monkeypatch.setenv("TRAINSET_DB_PORT", "5432")
+        assert store_config.database_url() == (
+            "postgresql://trainset:pw@proxy.example.internal:5432/trainset?sslmode=require")
+        # An explicit URL (local runs, tests) still wins over both.
+        monkeypatch.setenv("TRAINSET_DATABASE_URL", "postgresql://me@localhost/x")
+        assert store_config.database_url() == "postgresql://me@localhost/x"
 
 
 def test_add_manager_by_direct_invocation(db, database_url, monkeypatch):

@@ -9,8 +9,12 @@ from urllib.parse import quote
 from trainset.errors import ConfigurationError
 
 
-def url_from_rds_secret(secret_arn: str, client=None) -> str:
-    """Build a URL from a Secrets Manager secret in RDS format; the password never gets logged."""
+def url_from_rds_secret(secret_arn: str, client=None, *, host: str | None = None,
+                        port: int | None = None) -> str:
+    """Build a URL from a Secrets Manager secret in RDS format; the password never gets logged.
+
+    `host`/`port`, when given, replace the secret's (the instance's): the API connects through
+    an RDS Proxy, which accepts the same user and password."""
     if client is None:
         import boto3  # only deployments that use a secret need boto3 here
 
@@ -18,7 +22,8 @@ def url_from_rds_secret(secret_arn: str, client=None) -> str:
     try:
         value = json.loads(client.get_secret_value(SecretId=secret_arn)["SecretString"])
         user, password = quote(value["username"], safe=""), quote(value["password"], safe="")
-        host, port = value["host"], int(value.get("port", 5432))
+        host = host or value["host"]
+        port = int(port or value.get("port", 5432))
         dbname = value.get("dbname", "postgres")
     except (KeyError, ValueError, TypeError) as exc:
         raise ConfigurationError(
@@ -28,13 +33,16 @@ def url_from_rds_secret(secret_arn: str, client=None) -> str:
 
 
 def database_url() -> str:
-    """TRAINSET_DATABASE_URL, else TRAINSET_DB_SECRET_ARN, else the embedded local server."""
+    """TRAINSET_DATABASE_URL, else TRAINSET_DB_SECRET_ARN (with TRAINSET_DB_HOST/_PORT, when
+    set, in place of the secret's host and port: an RDS Proxy), else the embedded local server."""
     url = os.environ.get("TRAINSET_DATABASE_URL")
     if url:
         return url
     arn = os.environ.get("TRAINSET_DB_SECRET_ARN")
     if arn:
-        return url_from_rds_secret(arn)
+        port = os.environ.get("TRAINSET_DB_PORT")
+        return url_from_rds_secret(arn, host=os.environ.get("TRAINSET_DB_HOST") or None,
+                                   port=int(port) if port else None)
     from trainset.local.embedded import project_home, start_embedded
 
     return start_embedded(project_home() / "pgdata")
