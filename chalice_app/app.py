@@ -6,7 +6,15 @@ from typing import Any
 
 from chalice import Chalice, CORSConfig
 
-from chalicelib import routes_gold, routes_images, routes_labeling, routes_manager, routes_meta
+from chalicelib import (
+    routes_campaigns,
+    routes_gold,
+    routes_images,
+    routes_labeling,
+    routes_manager,
+    routes_meta,
+    routes_review,
+)
 
 
 class RequestLocalChalice(Chalice):
@@ -42,5 +50,5 @@ app.api.cors = CORSConfig(
     max_age=600,
 )
 for blueprint in (routes_meta.bp, routes_labeling.bp, routes_manager.bp, routes_images.bp,
-                  routes_gold.bp):
+                  routes_gold.bp, routes_campaigns.bp, routes_review.bp):
     app.register_blueprint(blueprint)

@@ -40,6 +40,8 @@ def _operation(op: Operation) -> dict[str, Any]:
     if op.ok_schema is not None:
         ok["content"] = {"application/json": {"schema": op.ok_schema}}
     responses: dict[str, Any] = {str(op.ok_status): ok}
+    for code in op.other_ok:
+        responses[str(code)] = ok
     for code in op.error_statuses():
         ref = "Unavailable" if code == 503 else "Error"
         responses[str(code)] = {"$ref": f"#/components/responses/{ref}{code}"}

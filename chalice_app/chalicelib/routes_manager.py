@@ -1,4 +1,5 @@
-"""Routes for managers: coders (create, list, certify/revoke), progress, reports, exports."""
+"""Routes for managers: coders (create, list, certify/revoke, a fresh token, releasing their
+leases), progress, reports, exports (start, list, a job with its files' download links)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from chalicelib.http import (
     services,
 )
 from trainset.api_schema import BY_NAME
-from trainset.errors import NotFound
+from trainset.errors import Conflict, NotFound
 from trainset.validation import Problem
 
 bp = Blueprint(__name__)
@@ -117,19 +118,54 @@ def _launcher():
 
 @endpoint(bp, BY_NAME["start_export"])
 def start_export(request: Request, inputs: Inputs) -> Any:
-    """Start the export job (QA and TFRecord export) for some or all families."""
+    """Start the export job (QA and TFRecord export) for some or all families, with the
+    quality run's thresholds when given."""
     from trainset.services.pipeline import start_job
     from trainset.store.jobs import JobStore
 
-    families = (inputs.body or {}).get("families")
+    body = inputs.body or {}
+    settings = {"rules": body["rules"]} if body.get("rules") else None
     with services() as (store, _, _admin):
         actor = current_coder(request, store)
         require_manager(actor)
-        return start_job(JobStore(store.conn), _launcher(), families, actor.id)
+        return start_job(JobStore(store.conn), _launcher(), body.get("families"), actor.id,
+                         settings)
+
+
+def export_files() -> Any:
+    """Where finished jobs' files are, behind one adapter (list, size, url): the exports
+    bucket in AWS (presigned URLs); locally the folder each finished job is copied to, served
+    by the local server under signed links."""
+    import os
+
+    if os.environ.get("TRAINSET_EXPORT_STATE_MACHINE_ARN"):
+        from trainset.blobs.s3 import s3_blobs
+
+        return s3_blobs(os.environ.get("TRAINSET_EXPORTS_BUCKET")
+                        or os.environ["TRAINSET_IMAGES_BUCKET"])
+    from trainset.local.downloads import local_export_files
+
+    return local_export_files()
+
+
+@endpoint(bp, BY_NAME["list_exports"])
+def list_exports(request: Request, inputs: Inputs) -> Any:
+    from trainset.store.jobs import JobStore
+
+    with services() as (store, _, _admin):
+        require_manager(current_coder(request, store))
+        jobs = JobStore(store.conn).newest(20)
+    return {"jobs": [{**j, "started_at": _iso(j["started_at"]),
+                      "finished_at": _iso(j["finished_at"])} for j in jobs]}
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 @endpoint(bp, BY_NAME["get_export"])
 def get_export(request: Request, inputs: Inputs) -> Any:
+    from trainset.services.export_files import job_files
     from trainset.store.jobs import JobStore
 
     job_id = inputs.path["job_id"]
@@ -138,4 +174,30 @@ def get_export(request: Request, inputs: Inputs) -> Any:
         job = JobStore(store.conn).get(job_id)
     if job is None:
         raise NotFound(f"no export job {job_id}")
+    job["files"] = job_files(export_files(), job_id) if job["status"] == "succeeded" else []
     return job
+
+
+@endpoint(bp, BY_NAME["reissue_token"])
+def reissue_token(request: Request, inputs: Inputs) -> Any:
+    """Locally: a fresh token for a coder. In AWS sign-in is Cognito's: 409."""
+    with services() as (store, _, admin):
+        actor = current_coder(request, store)
+        require_manager(actor)
+        if runtime.AUTH_MODE != "local":
+            raise Conflict("sign-in is Cognito's here: reset the user's password in Cognito "
+                           "(infra_cdk/README.md, 'Accounts for coders and managers')")
+        from trainset import tokens
+        from trainset.local.secrets import local_token_secret
+
+        return admin.reissue_token(actor, inputs.path["coder_id"], lambda coder: tokens.mint(
+            coder.id, coder.name, local_token_secret()))
+
+
+@endpoint(bp, BY_NAME["release_leases"])
+def release_leases(request: Request, inputs: Inputs) -> Any:
+    with services() as (store, _, admin):
+        actor = current_coder(request, store)
+        require_manager(actor)
+        return admin.release_leases(actor, inputs.path["coder_id"],
+                                    (inputs.body or {}).get("family"))

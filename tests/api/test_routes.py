@@ -149,13 +149,25 @@ def test_trainee_practices_and_manager_certifies(client, db, manager):
     assert_error(client.http.patch(f"/coders/{tia_id}", body=json.dumps({"status": "certified"}),
                                    headers=headers), 403, "forbidden")
     assert_error(client.http.get("/progress", headers=headers), 403, "forbidden")
+    # One practice answer is not ready by the practice rule: the manager must confirm.
     r = client.http.patch(f"/coders/{tia_id}", body=json.dumps({"status": "certified"}),
+                          headers=auth(manager))
+    refused = assert_error(r, 409, "conflict")
+    assert "100% right of 1 practice answers" in refused["message"]
+    assert refused["details"]["practice"]["answered"] == 1
+    assert refused["details"]["practice"]["certification"]["ready"] is False
+    r = client.http.patch(f"/coders/{tia_id}", body=json.dumps({"status": "certified",
+                                                                "confirm": True}),
                           headers=auth(manager))
     assert body_of(r)["coder"]["status"] == "certified"
     work = body_of(client.http.get("/tasks/next?family=child", headers=headers))["task"]
     assert work["post_id"] == ids[0]
-    audit = db.run("SELECT action, target FROM audit_log ORDER BY id")
-    assert audit == [["coder.create", "boss"], ["coder.create", "tia"], ["coder.update", "tia"]]
+    audit = db.run("SELECT action, target, details FROM audit_log ORDER BY id")
+    assert [a[:2] for a in audit] == [["coder.create", "boss"], ["coder.create", "tia"],
+                                      ["coder.update", "tia"]]
+    details = audit[2][2]
+    assert details["practice"]["score"] == 1.0 and details["practice"]["answered"] == 1
+    assert details["confirmed_not_ready"] is True
 
 
 def test_manager_routes_and_their_errors(client, db, manager):

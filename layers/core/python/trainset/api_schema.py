@@ -106,13 +106,13 @@ CODER_NAME: dict[str, Any] = {
 CODER_CREATE: dict[str, Any] = _object(
     {"name": CODER_NAME, "role": {**ROLE, "default": "coder"},
      "status": {**STATUS, "default": "trainee"}}, ("name",))
-CODER_UPDATE: dict[str, Any] = _object({"role": ROLE, "status": STATUS}, minProperties=1,
-                                       description="Managers cannot revoke or demote "
-                                       "themselves (409).")
-EXPORT_REQUEST: dict[str, Any] = _object({
-    "families": {"type": "array", "items": FAMILY, "minItems": 1, "uniqueItems": True,
-                 "description": "Default: every family"},
-})
+CODER_UPDATE: dict[str, Any] = _object(
+    {"role": ROLE, "status": STATUS,
+     "confirm": {"type": "boolean", "default": False,
+                 "description": "Certify a trainee who is not ready by the practice rule "
+                 "(without it: 409 with their practice score)"}},
+    minProperties=1, description="Managers cannot revoke or demote themselves (409). "
+    "Certifying a trainee is audited with their practice score at that moment.")
 UPLOAD_REQUEST: dict[str, Any] = _object({
     "filename": {"type": "string", "minLength": 1, "maxLength": 255,
                  "description": "Kept (made safe) at the end of the key; default 'image'"},
@@ -157,6 +157,116 @@ GOLD_QUERY = _object({
                "pattern": "^(place|child|health):.", "x-pattern-message":
                "use next_before of the last page",
                "description": "next_before of the last page"}})
+
+# ---- the manager's console: campaigns, results, review, certification -------------------
+
+STRATEGIES = ("equal", "proportional", "neyman", "random")  # trainset.corpus.sampling.STRATEGIES
+CAMPAIGN_NAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 100,
+                                 "pattern": r"^\S(.*\S)?$", "x-pattern-message":
+                                 "1-100 characters, not starting or ending with a space"}
+SAMPLE_FILTERS: dict[str, Any] = _object({
+    "exclude_phrases": {"type": "array", "maxItems": 100, "items": {
+        "type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S",
+        "x-pattern-message": "a phrase, not only spaces"},
+        "description": "Posts containing any of these (case-insensitive) are left out; "
+        "replaces the default list (the study's spam phrases); [] turns it off"},
+    "min_length": {"type": "integer", "minimum": 0, "maximum": 100_000, "default": 20,
+                   "description": "Shortest text kept, in characters"},
+    "near_duplicate_bits": {"type": "integer", "minimum": -1, "maximum": 64, "default": 3,
+                            "description": "SimHash distance for near-duplicates; -1 turns "
+                            "the filter off"},
+    "language": {"type": "string", "minLength": 2, "maxLength": 16, "pattern": "^[A-Za-z-]+$",
+                 "x-pattern-message": "a language code such as en",
+                 "description": "Keep only posts in this language (posts without one are "
+                 "kept)"},
+}, description="The filters run before sampling (the command line's options)")
+PILOT_YIELD: dict[str, Any] = _object({
+    "keyword": {"type": "string", "minLength": 1, "maxLength": 200},
+    "percent_true": {"type": "number", "minimum": 0, "maximum": 100},
+}, ("keyword", "percent_true"))
+CAMPAIGN_REQUEST: dict[str, Any] = _object({
+    "family": FAMILY,
+    "budget": {"type": "integer", "minimum": 1, "maximum": 1_000_000,
+               "description": "Posts to sample"},
+    "strategy": {"type": "string", "enum": list(STRATEGIES), "default": "equal"},
+    "seed": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1, "default": 1,
+             "description": "The same seed on the same corpus draws the same sample"},
+    "labels_per_post": {"type": "integer", "minimum": 1, "maximum": 20, "default": 1,
+                        "description": "Distinct coders per post"},
+    "name": {**CAMPAIGN_NAME, "description": "Default: family-strategy-seed-time"},
+    "target": {"type": "string", "minLength": 1, "maxLength": 64,
+               "description": "Aim neyman at this label (e.g. middle) using its yields in "
+               "the labels already in the database"},
+    "filters": SAMPLE_FILTERS,
+    "pilot_yields": {"type": "array", "minItems": 1, "maxItems": 5000, "items": PILOT_YIELD,
+                     "description": "Pilot yields per keyword (the yields file's rows); "
+                     "default: from the labels already in the database"},
+    "dry_run": {"type": "boolean", "default": False,
+                "description": "Only the allocation table: nothing is drawn or stored"},
+}, ("family", "budget"), description="Draw a campaign like `python -m trainset sample` (the "
+    "same service code). A dry run answers the allocation table (200) without drawing; "
+    "otherwise the campaign is created with its tasks (201).")
+CAMPAIGNS_QUERY = _object({"family": FAMILY})
+CAMPAIGN_PATH = _object({"campaign_id": ROW_ID}, ("campaign_id",))
+FAMILY_PATH = _object({"family": FAMILY}, ("family",))
+REVIEW_QUERY = _object({
+    "family": FAMILY,
+    "campaign": {**ROW_ID, "description": "A campaign id"},
+    "keyword": {"type": "string", "minLength": 1, "maxLength": 200},
+    "max_confidence": {"type": "number", "minimum": 0, "maximum": 1,
+                       "description": "Only posts whose least certain consensus answer (in "
+                       "the family's latest quality run) is at most this"},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+    "offset": {"type": "integer", "minimum": 0, "maximum": 1_000_000, "default": 0},
+}, ("family",))
+POST_PATH = _object({"post_id": POST_ID}, ("post_id",))
+POST_LABELS_QUERY = _object({"family": {**FAMILY, "description": "Default: the post's"}})
+ADJUDICATION: dict[str, Any] = {
+    "type": "object",
+    "description": "A manager's answer for a post: stored append-only with its author and "
+    "time (a later adjudication of the same post supersedes, and both are kept). The next "
+    "quality run takes it as the post's truth and scores the coders against it like gold. "
+    "The codebook's conditional rules and exclusive options are checked as for labels.",
+    "x-discriminator": "family",
+    "oneOf": [
+        _object({
+            "post_id": POST_ID,
+            "family": {"type": "string", "enum": [fam.name]},
+            "answers": answers_schema(fam),
+            "note": {"type": "string", "maxLength": 1000, "description": "Why (optional)"},
+        }, ("post_id", "family", "answers"), title=f"{fam.name} adjudication")
+        for fam in codebook.FAMILIES.values()
+    ],
+}
+CODER_PATH = _object({"coder_id": ROW_ID}, ("coder_id",))
+RELEASE_REQUEST: dict[str, Any] = _object({
+    "family": {**FAMILY, "description": "Default: every family"},
+}, description="Release the coder's live leases (task slots go back to the pool; unanswered "
+    "gold and practice leases are dropped); audited")
+RULES: dict[str, Any] = _object({
+    "min_confidence": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.8,
+                       "description": "A post's least certain answer must reach this"},
+    "min_gold_accuracy": {"type": "number", "minimum": -1, "maximum": 100, "default": 55,
+                          "description": "Per question, drop a coder's answers when the 95% "
+                          "Wilson lower bound of their gold accuracy is below this percent; "
+                          "-1 keeps all"},
+    "min_gold_answers": {"type": "integer", "minimum": 1, "maximum": 100_000, "default": 10},
+    "question_min_accuracy": {"type": "array", "maxItems": 20, "items": _object({
+        "question": {"type": "string", "minLength": 1, "maxLength": 64},
+        "percent": {"type": "number", "minimum": 0, "maximum": 100}},
+        ("question", "percent")), "description": "A threshold for one question (e.g. age 65)"},
+    "em_max_iterations": {"type": "integer", "minimum": 1, "maximum": 10_000, "default": 100},
+    "allow_uncertified": {"type": "boolean", "default": False},
+    "relabel": {"type": "boolean", "default": True,
+                "description": "Send screened-out posts back for one more coder"},
+    "max_labels_per_post": {"type": "integer", "minimum": 1, "maximum": 20, "default": 3},
+}, description="The thresholds of `python -m trainset quality run`")
+EXPORT_REQUEST: dict[str, Any] = _object({
+    "families": {"type": "array", "items": FAMILY, "minItems": 1, "uniqueItems": True,
+                 "description": "Default: every family"},
+    "rules": RULES,
+}, description="The quality run of each family uses these thresholds (default: the command "
+    "line's); they are kept with the job and its quality runs")
 
 # ---- answers (for the document only) -------------------------------------------------------
 
@@ -227,9 +337,16 @@ REPORT = {"type": "object", "required": ["from", "to", "gold_by_option"], "prope
 JOB_STARTED = {"type": "object", "required": ["job_id", "families", "status"], "properties": {
     "job_id": {"type": "string"}, "families": {"type": "array", "items": FAMILY},
     "status": {"type": "string"}}}
+EXPORT_FILE = {"type": "object", "required": ["name", "url"], "properties": {
+    "family": _NULLABLE_STRING, "name": {"type": "string"}, "key": {"type": "string"},
+    "size": {"type": "integer", "nullable": True},
+    "url": {"type": "string", "description": "A short-lived download link (a presigned S3 URL "
+            "in AWS; locally a signed link the local server serves)"}}}
 JOB = {"type": "object", "required": ["id", "status"], "properties": {
     "id": {"type": "string"}, "status": {"type": "string"}, "families": {"type": "array"},
-    "error": _NULLABLE_STRING}}
+    "error": _NULLABLE_STRING, "settings": {"type": "object", "nullable": True},
+    "files": {"type": "array", "description": "The job's files with download links, once it "
+              "succeeded", "items": EXPORT_FILE}}}
 GOLD_IMPORTED = {"type": "object", "required": ["purpose", "new", "updated", "unchanged",
                                                 "rejected", "rejects"], "properties": {
     "purpose": GOLD_PURPOSE, "rows": {"type": "integer"}, "new": {"type": "integer"},
@@ -252,6 +369,102 @@ UPLOAD = {"type": "object", "required": ["key", "url", "method", "headers", "exp
                          "method": {"type": "string", "enum": ["PUT"]},
                          "headers": {"type": "object"}, "expires_in": {"type": "integer"}}}
 
+_INT = {"type": "integer"}
+_NULLABLE_INT = {"type": "integer", "nullable": True}
+_NULLABLE_NUMBER = {"type": "number", "nullable": True}
+ALLOCATION_ROW = {"type": "object", "required": ["keyword", "population", "sampled"],
+                  "properties": {"keyword": {"type": "string"}, "population": _INT,
+                                 "sampled": _INT, "inclusion_prob": {"type": "number"},
+                                 "pilot_yield": _NULLABLE_NUMBER,
+                                 "expected_positives": _NULLABLE_NUMBER}}
+CAMPAIGN_PLAN = {"type": "object", "required": ["dry_run", "campaign_id", "name", "allocation",
+                                                "filters", "frame_size"], "properties": {
+    "dry_run": {"type": "boolean"}, "campaign_id": _NULLABLE_INT, "name": {"type": "string"},
+    "frame_size": _INT, "yields_source": {"type": "string"},
+    "planned": {**_INT, "description": "Posts the allocation draws"},
+    "sampled": {**_INT, "description": "Posts drawn (0 in a dry run)"},
+    "filters": {"type": "array", "items": {"type": "object", "properties": {
+        "name": {"type": "string"}, "removed": _INT, "note": {"type": "string"}}}},
+    "allocation": {"type": "array", "items": ALLOCATION_ROW}}}
+_PROGRESS_COUNTS = {"slots": _INT, "open": _INT, "leased": _INT, "done": _INT,
+                    "posts": _INT, "posts_done": _INT}
+CAMPAIGNS = {"type": "object", "required": ["campaigns"], "properties": {
+    "campaigns": {"type": "array", "items": {"type": "object", "required": [
+        "id", "name", "family", "keywords"], "properties": {
+        "id": _INT, "name": {"type": "string"}, "family": FAMILY,
+        "strategy": {"type": "string"}, "seed": _NULLABLE_INT, "budget": _NULLABLE_INT,
+        "labels_per_post": _INT, "status": {"type": "string"},
+        "created_at": _NULLABLE_STRING, "target": _NULLABLE_STRING,
+        "yields_source": _NULLABLE_STRING, **_PROGRESS_COUNTS,
+        "keywords": {"type": "array", "items": {"type": "object", "properties": {
+            "keyword": {"type": "string"}, "posts": _INT, "posts_done": _INT,
+            "slots": _INT, "slots_done": _INT, "population": _NULLABLE_INT}}}}}}}}
+_ESTIMATE = {"type": "object", "required": ["value", "low", "high", "n"], "properties": {
+    "value": _NULLABLE_NUMBER, "low": _NULLABLE_NUMBER, "high": _NULLABLE_NUMBER, "n": _INT}}
+ESTIMATE = {"type": "object", "required": ["campaign", "labeled_posts", "judged_posts",
+                                           "sampled_posts", "labels"], "properties": {
+    "campaign": {"type": "object"}, "labeled_posts": _INT, "judged_posts": _INT,
+    "sampled_posts": _NULLABLE_INT, "em_converged": {"type": "boolean", "nullable": True},
+    "labels": {"type": "array", "items": {"type": "object", "required": [
+        "label", "weighted", "unweighted", "raw_weighted", "raw_unweighted", "per_keyword"],
+        "properties": {"label": {"type": "string"}, "weighted": _ESTIMATE,
+                       "unweighted": _ESTIMATE, "raw_weighted": _ESTIMATE,
+                       "raw_unweighted": _ESTIMATE, "per_keyword": {
+                           "type": "array", "items": {"type": "object", "properties": {
+                               "keyword": {"type": "string"}, **_ESTIMATE["properties"]}}}}}}}}
+QUALITY_RUN = {"type": "object", "required": ["run_id", "family", "created_at", "rules",
+                                              "gold", "agreement", "screening",
+                                              "relabel_queue"], "properties": {
+    "run_id": _INT, "family": FAMILY, "created_at": {"type": "string"},
+    "rules": {"type": "object"}, "labels": _INT, "labels_used": _INT, "posts": _INT,
+    "posts_kept": _NULLABLE_INT, "relabel_requested": _NULLABLE_INT,
+    "em": {"type": "object"},
+    "gold": {"type": "array", "description": "Per coder and option (and '(all)'): percent "
+             "right on positive and negative gold with counts and Wilson 95% intervals"},
+    "gold_cohort": {"type": "array"}, "agreement": {"type": "object"},
+    "screening": {"type": "array", "description": "Each step: what it removed and why"},
+    "relabel_queue": {"type": "array", "description": "Slots added for re-labeling, not done "
+                      "yet", "items": {"type": "object", "properties": {
+                          "post_id": {"type": "string"}, "slot": _INT,
+                          "status": {"type": "string"}, "reason": _NULLABLE_STRING}}}}}
+REVIEW = {"type": "object", "required": ["items", "run_id", "next_offset"], "properties": {
+    "run_id": {**_NULLABLE_INT, "description": "The quality run the confidences come from"},
+    "next_offset": _NULLABLE_INT,
+    "items": {"type": "array", "items": {"type": "object", "required": [
+        "post_id", "confidence"], "properties": {
+        "post_id": {"type": "string"}, "text": {"type": "string"},
+        "keyword": _NULLABLE_STRING, "campaign_id": _INT, "campaign": {"type": "string"},
+        "labels": _INT, "confidence": _NULLABLE_NUMBER,
+        "kept": {"type": "boolean", "nullable": True}, "adjudicated": {"type": "boolean"}}}}}}
+POST_LABELS = {"type": "object", "required": ["post", "family", "labels", "skips",
+                                              "consensus", "adjudications"], "properties": {
+    "post": {"type": "object"}, "family": FAMILY,
+    "labels": {"type": "array", "items": {"type": "object", "properties": {
+        "coder": {"type": "string"}, "revision": _INT, "kind": {"type": "string"},
+        "seconds_spent": _NULLABLE_NUMBER, "answers": {"type": "object"},
+        "created_at": {"type": "string"}, "coder_status": {"type": "string"},
+        "current": {"type": "boolean"}, "source": _NULLABLE_STRING}}},
+    "skips": {"type": "array", "items": {"type": "object", "properties": {
+        "coder": {"type": "string"}, "reason": {"type": "string"},
+        "created_at": {"type": "string"}}}},
+    "consensus": {"type": "object", "nullable": True, "description": "From the family's "
+                  "latest quality run: each binary item's value and posterior"},
+    "adjudications": {"type": "array", "items": {"type": "object"}}}}
+ADJUDICATED = {"type": "object", "required": ["id", "post_id", "family", "answers", "author",
+                                              "created_at"], "properties": {
+    "id": _INT, "post_id": {"type": "string"}, "family": FAMILY, "answers": {"type": "object"},
+    "note": {"type": "string"}, "author": {"type": "string"}, "created_at": {"type": "string"}}}
+TOKEN = {"type": "object", "required": ["coder", "token"], "properties": {
+    "coder": CODER, "token": {"type": "string"}}}
+RELEASED = {"type": "object", "required": ["coder", "released"], "properties": {
+    "coder": CODER, "released": {"type": "object", "properties": {"tasks": _INT,
+                                                                  "gold": _INT}}}}
+JOBS = {"type": "object", "required": ["jobs"], "properties": {
+    "jobs": {"type": "array", "items": {"type": "object", "properties": {
+        "id": {"type": "string"}, "status": {"type": "string"},
+        "families": {"type": "array"}, "started_at": _NULLABLE_STRING,
+        "finished_at": _NULLABLE_STRING, "error": _NULLABLE_STRING}}}}}
+
 
 @dataclass(frozen=True)
 class Operation:
@@ -264,6 +477,7 @@ class Operation:
     summary: str
     ok_status: int = 200
     ok_schema: dict[str, Any] | None = None
+    other_ok: tuple[int, ...] = ()  # further success statuses, with the same answer schema
     auth: bool = True
     query: dict[str, Any] = field(default_factory=lambda: NO_PARAMS)
     path_params: dict[str, Any] = field(default_factory=lambda: NO_PARAMS)
@@ -312,6 +526,14 @@ OPERATIONS: tuple[Operation, ...] = (
               "Certify, revoke or change the role of a coder (manager); audited",
               ok_schema=ONE_CODER, path_params=_object({"coder_id": ROW_ID}, ("coder_id",)),
               body=CODER_UPDATE, errors=(404, 409)),
+    Operation("reissue_token", "POST", "/coders/{coder_id}/token",
+              "A fresh sign-in token for a coder (manager; local runs only: in AWS sign-in is "
+              "Cognito's, 409); audited. Earlier tokens stay valid until they expire",
+              ok_schema=TOKEN, path_params=CODER_PATH, errors=(404, 409)),
+    Operation("release_leases", "POST", "/coders/{coder_id}/leases/release",
+              "Release a coder's held leases (manager): their posts go back to the pool at "
+              "once; audited", ok_schema=RELEASED, path_params=CODER_PATH,
+              body=RELEASE_REQUEST, body_required=False, errors=(404,)),
     Operation("progress", "GET", "/progress",
               "Open/leased/done per family and counts per coder (manager)", ok_schema=PROGRESS),
     Operation("coder_reports", "GET", "/reports/coders",
@@ -323,9 +545,12 @@ OPERATIONS: tuple[Operation, ...] = (
               "Start the export job (gold, consensus, screening, TFRecord export, "
               "verification) for some or all families (manager)", ok_status=202,
               ok_schema=JOB_STARTED, body=EXPORT_REQUEST, body_required=False),
+    Operation("list_exports", "GET", "/exports", "The newest export jobs (manager)",
+              ok_schema=JOBS),
     Operation("get_export", "GET", "/exports/{job_id}",
-              "An export job: status, output (summary with the files' locations) or error "
-              "(manager)", ok_schema=JOB,
+              "An export job: status, settings, output (summary with the files' locations) "
+              "or error, and once it succeeded each file with a download link (manager)",
+              ok_schema=JOB,
               path_params=_object({"job_id": {"type": "string", "minLength": 1,
                                               "maxLength": 100}}, ("job_id",)),
               errors=(404,)),
@@ -342,4 +567,34 @@ OPERATIONS: tuple[Operation, ...] = (
               "Gold and practice posts with their answers, by family and id, newest key "
               "first (manager)", ok_schema=GOLD_LIST, query=GOLD_QUERY),
 )
+MANAGER_CONSOLE: tuple[Operation, ...] = (
+    Operation("create_campaign", "POST", "/campaigns",
+              "Draw a campaign (manager): filters, allocation over keywords, draw with the "
+              "seed, tasks; with dry_run, only the allocation table (200)", ok_status=201,
+              other_ok=(200,), ok_schema=CAMPAIGN_PLAN, body=CAMPAIGN_REQUEST, errors=(409,)),
+    Operation("list_campaigns", "GET", "/campaigns",
+              "Campaigns, newest first, with progress overall and per keyword (manager)",
+              ok_schema=CAMPAIGNS, query=CAMPAIGNS_QUERY),
+    Operation("campaign_estimate", "GET", "/campaigns/{campaign_id}/estimate",
+              "Prevalence per label from the consensus: design-weighted and unweighted with "
+              "95% intervals, per keyword, beside raw votes (manager)", ok_schema=ESTIMATE,
+              path_params=CAMPAIGN_PATH, errors=(404,)),
+    Operation("latest_quality", "GET", "/quality/{family}/latest",
+              "The family's latest quality run: gold accuracy per coder and option with "
+              "Wilson intervals, agreement, screening log, re-label queue (manager)",
+              ok_schema=QUALITY_RUN, path_params=FAMILY_PATH, errors=(404,)),
+    Operation("review_posts", "GET", "/review",
+              "Campaign posts with labels, least certain consensus first (manager)",
+              ok_schema=REVIEW, query=REVIEW_QUERY),
+    Operation("post_labels", "GET", "/posts/{post_id}/labels",
+              "A post's labels (every revision: coder, seconds), skips with reasons, the "
+              "consensus with its posteriors and the adjudications (manager)",
+              ok_schema=POST_LABELS, path_params=POST_PATH, query=POST_LABELS_QUERY,
+              errors=(404,)),
+    Operation("adjudicate", "POST", "/adjudications",
+              "Adjudicate a post (manager): its answer becomes the post's truth in the next "
+              "quality run; stored append-only with author and time", ok_status=201,
+              ok_schema=ADJUDICATED, body=ADJUDICATION, errors=(404, 409)),
+)
+OPERATIONS = OPERATIONS + MANAGER_CONSOLE
 BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}

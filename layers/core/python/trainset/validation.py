@@ -39,6 +39,7 @@ SUPPORTED = frozenset({
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _INTEGER = re.compile(r"-?[0-9]{1,30}")
+_DECIMAL = re.compile(r"-?[0-9]{1,30}(\.[0-9]{1,30})?")
 # NUL (PostgreSQL text cannot hold it) and UTF-16 surrogates (not characters: unencodable).
 _BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
 _SPECIAL = re.compile(rb'["\\\[\]{}]')
@@ -347,12 +348,16 @@ def _check_one_of(schema: Mapping[str, Any], value: Any, path: str, out: list[Pr
 
 def coerce_query(schema: Mapping[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
     """Query or path strings as the types their schema says (an integer parameter becomes an
-    int when it is one); anything else is left as the string, for ``validate`` to refuse."""
+    int when it is one, a number parameter a float when it is a plain decimal); anything else
+    is left as the string, for ``validate`` to refuse."""
     props = schema.get("properties", {})
     out: dict[str, Any] = {}
     for name, text in params.items():
-        if props.get(name, {}).get("type") == "integer" and _INTEGER.fullmatch(text):
+        kind = props.get(name, {}).get("type")
+        if kind == "integer" and _INTEGER.fullmatch(text):
             out[name] = int(text)
+        elif kind == "number" and _DECIMAL.fullmatch(text):
+            out[name] = float(text)
         else:
             out[name] = text
     return out

@@ -189,16 +189,30 @@ def start(job_id: str, families: list[str], copy_to: Path | None = None) -> str:
 
 
 def download(job_id: str, folder: Path) -> Path:
-    """Copy a job's files (``exports/<job_id>/...``) from the stand-in to ``folder/<job_id>``."""
+    """Copy a job's files (``exports/<job_id>/...``) from the stand-in to ``folder/<job_id>``.
+    They are copied into a hidden folder first and moved into place at once, so the job's
+    folder, once there, holds all its files (the download links list it)."""
+    import shutil
+    import tempfile
+
     s3 = _client("s3", os.environ["AWS_ENDPOINT_URL_S3"])
     bucket = os.environ["TRAINSET_EXPORTS_BUCKET"]
     prefix = f"exports/{job_id}/"
     target = folder / job_id
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            path = target / item["Key"][len(prefix):]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(dir=folder, prefix=f".{job_id}-"))
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                path = partial / item["Key"][len(prefix):]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(partial, target)
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
     return target
 
 

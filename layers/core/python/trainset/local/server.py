@@ -1,7 +1,8 @@
 """The local HTTP server for ``make run``: the Chalice API under /api, blobs, and the page.
 
 Requests to ``/api/...`` go through Chalice's own API Gateway emulation (the same app object
-that runs in Lambda); ``/blobs/...`` serves the local image store; everything else is a static
+that runs in Lambda); ``/blobs/...`` serves the local image store; ``/files/...`` serves export
+files behind signed, expiring links (``trainset.local.downloads``); everything else is a static
 file from ``static_site/``. A threaded server with a deep listen backlog keeps bursts of new
 connections from stalling.
 
@@ -42,6 +43,7 @@ from trainset.web_headers import API_HEADERS, LOCAL_PAGE_HEADERS
 
 logger = logging.getLogger("trainset.server")
 API_PREFIX = "/api"
+FILES_PREFIX = "/files/"  # export files, behind signed links (trainset.local.downloads)
 # The API refuses bodies above validation.MAX_BODY_BYTES; the transport refuses them before
 # reading, so a huge body never reaches memory.
 # Seconds a client gets for each read (an idle keep-alive connection, a slow request line)
@@ -70,10 +72,13 @@ class LocalServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], *, gateway: Any, site_dir: Path,
                  blobs: LocalBlobs, read_timeout: float = READ_TIMEOUT,
-                 max_body: int = MAX_BODY_BYTES) -> None:
+                 max_body: int = MAX_BODY_BYTES, downloads: Any = None) -> None:
         self.gateway = gateway
         self.site_dir = site_dir.resolve()
         self.blobs = blobs
+        # Export files behind signed links (trainset.local.downloads); by default the
+        # folder of $TRAINSET_HOME, looked up per request as the API does.
+        self.downloads = downloads
         self.read_timeout = read_timeout
         self.max_body = max_body
         self.closing = False
@@ -280,6 +285,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self._api(body)
                 elif self._path.startswith("/blobs/"):
                     self._blob(unquote(self._path[len("/blobs/"):]))
+                elif self._path.startswith(FILES_PREFIX):
+                    self._download(unquote(self._path[len(FILES_PREFIX):]))
                 else:
                     self._static(self._path)
             except OSError:
@@ -370,6 +377,27 @@ class _Handler(BaseHTTPRequestHandler):
             ctype = "application/octet-stream"
         self._send(200, data, {"Content-Type": ctype, "Cache-Control": "max-age=3600"},
                    LOCAL_PAGE_HEADERS)
+
+    def _download(self, key: str) -> None:
+        """An export file behind a signed, expiring link (``/files/<key>?expires&signature``),
+        always as an attachment of bytes: a downloaded report never runs on this origin."""
+        from urllib.parse import parse_qs
+
+        from trainset.local.downloads import local_export_files
+
+        query = parse_qs(self._query)
+        expires, signature = query.get("expires", [""])[-1], query.get("signature", [""])[-1]
+        files = self.server.downloads or local_export_files()
+        target = files.open(key, expires, signature)
+        if target is None:
+            self._send_json(HTTPStatus.NOT_FOUND, "not_found",
+                            "no such file, or the link has expired: ask the API for a new one")
+            return
+        name = target.name.replace('"', "")
+        self._send(200, target.read_bytes(), {
+            "Content-Type": "application/octet-stream",
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store"}, LOCAL_PAGE_HEADERS)
 
     def _static(self, path: str) -> None:
         relative = unquote(path).lstrip("/") or "index.html"

@@ -402,23 +402,81 @@ class CoderAdmin:
             errors.append({"field": "status", "message": f"must be one of: {', '.join(STATUSES)}"})
         if role is not None and role not in ROLES:
             errors.append({"field": "role", "message": f"must be one of: {', '.join(ROLES)}"})
-        extra = sorted(set(body) - {"status", "role"})
+        confirm = body.get("confirm", False)
+        if not isinstance(confirm, bool):
+            errors.append({"field": "confirm", "message": "must be true or false"})
+        extra = sorted(set(body) - {"status", "role", "confirm"})
         errors += [{"field": k, "message": "cannot be changed here"} for k in extra]
         if errors:
             raise InvalidInput("cannot update the coder", errors)
         if target == actor.id and (status == "revoked" or role == "coder"):
             raise Conflict("managers cannot revoke or demote themselves")
         with self.store.transaction():
+            evidence = self._certification_evidence(target, status, confirm)
             # update_coder releases the leases the new status may not hold, in this transaction.
             row = self.store.update_coder(target, status, role)
             if row is None:
                 raise NotFound(f"no coder with id {target}")
             details: dict[str, Any] = {"status": status, "role": role}
+            if evidence is not None:
+                details["practice"] = evidence
+                details["confirmed_not_ready"] = (
+                    not evidence["certification"]["ready"] and confirm)
             if row.get("released_tasks") or row.get("released_gold"):
                 details["released_leases"] = {"tasks": row["released_tasks"],
                                               "gold": row["released_gold"]}
             self.store.audit(actor.id, "coder.update", row["name"], details)
         return Coder.from_row(row)
+
+    def _certification_evidence(self, target: int, status: str | None,
+                                confirm: bool) -> dict[str, Any] | None:
+        """When ``target`` is being certified: their practice score now (kept in the audit
+        trail). A coder not ready by the practice rule is certified only with ``confirm``;
+        otherwise a 409 carries their score."""
+        if status != "certified":
+            return None
+        current = self.store.coder_by_id(target)
+        if current is None or current["status"] == "certified":
+            return None
+        evidence = practice.summary((r["family"], r["answers"], r["gold"])
+                                    for r in self.store.practice_answers(target))
+        if not evidence["certification"]["ready"] and not confirm:
+            score = ("no practice answers" if evidence["score"] is None else
+                     f"{100 * evidence['score']:.0f}% right of {evidence['answered']} "
+                     "practice answers")
+            raise Conflict(
+                f"{current['name']} is not ready by the practice rule ({score}; needs "
+                f"{practice.CERTIFY_MIN_ANSWERS} answers and "
+                f"{100 * practice.CERTIFY_MIN_SCORE:.0f}%): certify anyway with confirm: true",
+                {"reason": "not_ready", "coder": current["name"], "practice": evidence})
+        return evidence
+
+    def release_leases(self, actor: Coder, coder_id: int, family: str | None) -> dict:
+        """Put the coder's held posts back in the pool at once; audited."""
+        with self.store.transaction():
+            row = self.store.coder_by_id(coder_id)
+            if row is None:
+                raise NotFound(f"no coder with id {coder_id}")
+            released = self.store.release_leases(coder_id, family)
+            self.store.audit(actor.id, "coder.release_leases", row["name"],
+                             {"family": family, "released": released})
+        return {"coder": Coder.from_row(row).as_dict(), "released": released}
+
+    def reissue_token(self, actor: Coder, coder_id: int, mint: Any) -> dict[str, Any]:
+        """A fresh local token for a coder (``mint(coder)``); audited. Coders made by a label
+        import and revoked coders cannot sign in (409)."""
+        with self.store.transaction():
+            row = self.store.coder_by_id(coder_id)
+            if row is None:
+                raise NotFound(f"no coder with id {coder_id}")
+            if row["imported"]:
+                raise Conflict(f"{row['name']} only holds imported labels and cannot sign in")
+            if row["status"] == "revoked":
+                raise Conflict(f"{row['name']} is revoked: certify them or make them a "
+                               "trainee first")
+            coder = Coder.from_row(row)
+            self.store.audit(actor.id, "coder.token", coder.name, {})
+        return {"coder": coder.as_dict(), "token": mint(coder)}
 
     def list(self) -> list[dict[str, Any]]:
         return [
@@ -436,6 +494,11 @@ class CoderAdmin:
         day = _day_start()
         week = day - timedelta(days=day.weekday())
         coders = self.store.coder_progress(day, week)
+        answers: dict[int, list[tuple[str, Any, Any]]] = {}
+        for r in self.store.practice_answers_all():
+            answers.setdefault(r["coder_id"], []).append((r["family"], r["answers"], r["gold"]))
+        for c in coders:
+            c["practice"] = practice.summary(answers.get(c["id"], []))
         return {"families": families, "coders": coders}
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,13 @@ from typing import Any
 from trainset import codebook
 from trainset.errors import InvalidInput
 from trainset.export import tfrecords
-from trainset.services.quality import kept_rows, score_and_find_consensus, screen_and_requeue
+from trainset.services.export_files import content_type, dataset_files
+from trainset.services.quality import (
+    ScreeningRules,
+    kept_rows,
+    score_and_find_consensus,
+    screen_and_requeue,
+)
 
 ASL_PATH = Path(__file__).resolve().parents[1] / "data" / "export_job.asl.json"
 FUNCTIONS = ("Quality", "Screen", "Export", "Verify", "Summary", "Failure")
@@ -46,7 +52,10 @@ def definition(arns: dict[str, str]) -> str:
 
 
 def quality_step(store: Any, event: dict) -> dict:
-    run = score_and_find_consensus(store, event["family"])
+    """Gold, consensus and screening by the thresholds the job was started with (kept with
+    the job; a scheduled run has none and uses the defaults)."""
+    run = score_and_find_consensus(store, event["family"],
+                                   rules_from(store.export_job_settings(event["job_id"])))
     return {"job_id": event["job_id"], "family": event["family"], "run_id": run["run_id"]}
 
 
@@ -60,8 +69,12 @@ def export_step(store: Any, blobs: Any, images: Any, event: dict) -> dict:
     """Write the family's TFRecords (verified locally) and upload them under
     ``exports/<job>/<family>/``."""
     family, run_id = event["family"], event["run_id"]
-    rows, _ = kept_rows(store, family, run_id)
+    rows, effect = kept_rows(store, family, run_id)
     prefix = f"exports/{event['job_id']}/{family}/"
+    # Beside the shards: labels CSV/Parquet, the data card and the coder report.
+    files, skipped = dataset_files(store, family, run_id, rows, effect)
+    for name, data in files.items():
+        blobs.put(prefix + name, data, content_type(name))
 
     def load_image(key: str) -> bytes | None:
         try:
@@ -82,7 +95,8 @@ def export_step(store: Any, blobs: Any, images: Any, event: dict) -> dict:
             content = "application/json" if path.suffix == ".json" else "application/octet-stream"
             blobs.put(prefix + path.name, path.read_bytes(), content)
     return {**event, "prefix": prefix, "records": manifest["records"],
-            "manifest_key": prefix + "dataset.json"}
+            "manifest_key": prefix + "dataset.json", "files": sorted(files),
+            "files_skipped": skipped}
 
 
 AUTHOR_VECTORS_VARIABLE = "TRAINSET_EXPORT_AUTHOR_VECTORS"
@@ -144,12 +158,51 @@ def failure_step(jobs: Any, event: dict) -> dict:
     return {"job_id": event["job_id"], "error": message}
 
 
+def rules_from(settings: Mapping[str, Any] | None) -> ScreeningRules:
+    """The screening rules of a job's settings (``POST /exports``'s ``rules``: the thresholds
+    ``quality run`` takes); the defaults for what is not given."""
+    given = dict((settings or {}).get("rules") or {})
+    rules: dict[str, Any] = {}
+    if "min_confidence" in given:
+        rules["min_confidence"] = float(given["min_confidence"])
+    if "min_gold_accuracy" in given:
+        value = float(given["min_gold_accuracy"])
+        rules["min_gold_accuracy"] = None if value < 0 else value
+    for name in ("min_gold_answers", "em_max_iterations", "max_labels_per_post"):
+        if name in given:
+            rules[name] = int(given[name])
+    if "question_min_accuracy" in given:
+        rules["question_min_accuracy"] = {q["question"]: float(q["percent"])
+                                          for q in given["question_min_accuracy"]}
+    if "allow_uncertified" in given:
+        rules["require_certified"] = not given["allow_uncertified"]
+    if "relabel" in given:
+        rules["relabel"] = bool(given["relabel"])
+    return ScreeningRules(**rules)
+
+
+def check_rules(families: Sequence[str], settings: Mapping[str, Any] | None) -> None:
+    """Refuse thresholds for a question none of the families has (before the job starts)."""
+    given = (settings or {}).get("rules") or {}
+    questions = {q.name for f in families for q in codebook.family(f).questions}
+    unknown = [q["question"] for q in given.get("question_min_accuracy", ())
+               if q["question"] not in questions]
+    if unknown:
+        raise InvalidInput("question_min_accuracy names questions the families do not have",
+                           [{"field": "rules.question_min_accuracy",
+                             "message": f"unknown: {', '.join(unknown)}; the questions are "
+                                        f"{', '.join(sorted(questions))}"}])
+
+
 def start_job(jobs: Any, launch: Any, families: Sequence[str] | None,
-              started_by: int | None) -> dict[str, Any]:
-    """Record a job and start the state machine for it (``launch(job_id, families)``)."""
+              started_by: int | None, settings: Mapping[str, Any] | None = None,
+              ) -> dict[str, Any]:
+    """Record a job with its settings and start the state machine for it
+    (``launch(job_id, families)``)."""
     chosen = check_families(families)
+    check_rules(chosen, settings)
     job_id = new_job_id()
-    jobs.create(job_id, chosen, started_by)
+    jobs.create(job_id, chosen, started_by, settings)
     try:
         launch(job_id, chosen)
     except Exception as exc:

@@ -11,6 +11,13 @@ from typing import Any
 
 from trainset.store.db import Connection, transaction
 
+NO_KEYWORD = "(no keyword)"  # trainset.corpus.sampling.NO_KEYWORD: a post without a keyword
+
+
+def _dicts(conn: Connection, rows: list[list[Any]]) -> list[dict[str, Any]]:
+    names = [c["name"] for c in conn.columns]
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
 
 class CorpusStore:
     def __init__(self, conn: Connection) -> None:
@@ -269,6 +276,68 @@ class CorpusStore:
         keys = ("id", "name", "family", "strategy", "seed", "budget", "labels_per_post",
                 "created_at")
         return dict(zip(keys, rows[0], strict=True))
+
+    def campaign_by_id(self, campaign_id: int) -> dict[str, Any] | None:
+        rows = self.conn.run(
+            "SELECT id, name, family, strategy, seed, budget, labels_per_post, created_at"
+            " FROM campaigns WHERE id = :id", id=campaign_id)
+        if not rows:
+            return None
+        keys = ("id", "name", "family", "strategy", "seed", "budget", "labels_per_post",
+                "created_at")
+        return dict(zip(keys, rows[0], strict=True))
+
+    def campaign_overview(self, family: str | None) -> list[dict[str, Any]]:
+        """Campaigns (of a family, or all), newest first, with their task slots open (free,
+        or leased but expired), leased, done, and their posts with every slot done."""
+        rows = self.conn.run(
+            "SELECT c.id, c.name, c.family, c.strategy, c.seed, c.budget, c.labels_per_post,"
+            " c.status, c.created_at, c.params->>'target' AS target,"
+            " c.params->>'yields_source' AS yields_source,"
+            " (SELECT count(*) FROM campaign_posts cp WHERE cp.campaign_id = c.id) AS posts,"
+            " COALESCE(t.slots, 0) AS slots, COALESCE(t.open, 0) AS open,"
+            " COALESCE(t.leased, 0) AS leased, COALESCE(t.done, 0) AS done,"
+            " COALESCE(t.posts_done, 0) AS posts_done"
+            " FROM campaigns c LEFT JOIN LATERAL ("
+            "  SELECT count(*) AS slots,"
+            "   count(*) FILTER (WHERE s.status = 'open' OR (s.status = 'leased'"
+            "    AND s.lease_expires_at <= now())) AS open,"
+            "   count(*) FILTER (WHERE s.status = 'leased' AND s.lease_expires_at > now())"
+            "    AS leased,"
+            "   count(*) FILTER (WHERE s.status = 'done') AS done,"
+            "   count(DISTINCT s.post_id) - count(DISTINCT s.post_id)"
+            "    FILTER (WHERE s.status <> 'done') AS posts_done"
+            "  FROM tasks s WHERE s.campaign_id = c.id) t ON true"
+            " WHERE CAST(:family AS text) IS NULL OR c.family = CAST(:family AS text)"
+            " ORDER BY c.id DESC",
+            family=family,
+        )
+        return _dicts(self.conn, rows)
+
+    def campaign_keyword_progress(self, campaign_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """Per campaign and keyword: posts, posts with every slot done, slots done and in all,
+        and the keyword's population in the frame (None without a design)."""
+        if not campaign_ids:
+            return []
+        rows = self.conn.run(
+            "WITH per_post AS ("
+            "  SELECT cp.campaign_id, COALESCE(p.keyword, :none) AS keyword, cp.post_id,"
+            "   count(s.id) AS slots, count(s.id) FILTER (WHERE s.status = 'done') AS done"
+            "  FROM campaign_posts cp JOIN posts p ON p.id = cp.post_id"
+            "  LEFT JOIN tasks s ON s.campaign_id = cp.campaign_id AND s.post_id = cp.post_id"
+            "  WHERE cp.campaign_id = ANY(CAST(:ids AS bigint[]))"
+            "  GROUP BY cp.campaign_id, COALESCE(p.keyword, :none), cp.post_id)"
+            " SELECT pp.campaign_id, pp.keyword, count(*) AS posts,"
+            "  count(*) FILTER (WHERE pp.slots > 0 AND pp.done = pp.slots) AS posts_done,"
+            "  sum(pp.done) AS slots_done, sum(pp.slots) AS slots,"
+            "  max(cs.population) AS population"
+            " FROM per_post pp LEFT JOIN campaign_strata cs"
+            "  ON cs.campaign_id = pp.campaign_id AND cs.stratum = pp.keyword"
+            " GROUP BY pp.campaign_id, pp.keyword ORDER BY pp.campaign_id DESC, pp.keyword",
+            ids=list(campaign_ids), none=NO_KEYWORD,
+        )
+        return [{**r, "slots_done": int(r["slots_done"]), "slots": int(r["slots"])}
+                for r in _dicts(self.conn, rows)]
 
     def campaign_name_taken(self, name: str) -> bool:
         return bool(self.conn.run("SELECT 1 FROM campaigns WHERE name = :name", name=name))

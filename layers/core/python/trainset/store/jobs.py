@@ -13,11 +13,13 @@ class JobStore:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def create(self, job_id: str, families: Sequence[str], started_by: int | None) -> None:
+    def create(self, job_id: str, families: Sequence[str], started_by: int | None,
+               settings: Any = None) -> None:
         self.conn.run(
-            "INSERT INTO export_jobs (id, status, families, started_by)"
-            " VALUES (:id, 'running', CAST(:families AS text[]), :by)",
-            id=job_id, families=list(families), by=started_by)
+            "INSERT INTO export_jobs (id, status, families, started_by, settings)"
+            " VALUES (:id, 'running', CAST(:families AS text[]), :by, CAST(:settings AS jsonb))",
+            id=job_id, families=list(families), by=started_by,
+            settings=None if settings is None else json.dumps(settings))
 
     def finish(self, job_id: str, status: str, output: Any = None,
                error: str | None = None, families: Sequence[str] = ()) -> None:
@@ -33,9 +35,16 @@ class JobStore:
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         rows = self.conn.run(
-            "SELECT id, status, families, started_by, started_at, finished_at, output, error"
-            " FROM export_jobs WHERE id = :id", id=job_id)
+            "SELECT id, status, families, started_by, started_at, finished_at, output, error,"
+            " settings FROM export_jobs WHERE id = :id", id=job_id)
         if not rows:
             return None
         names = [c["name"] for c in self.conn.columns]
         return dict(zip(names, rows[0], strict=True))
+
+    def newest(self, limit: int) -> list[dict[str, Any]]:
+        rows = self.conn.run(
+            "SELECT id, status, families, started_at, finished_at, error FROM export_jobs"
+            " ORDER BY started_at DESC, id DESC LIMIT :limit", limit=limit)
+        names = [c["name"] for c in self.conn.columns]
+        return [dict(zip(names, r, strict=True)) for r in rows]

@@ -516,6 +516,36 @@ class LabelingStore:
         )
         return _rows_as_dicts(self.conn, rows)
 
+    def practice_answers_all(self) -> list[dict[str, Any]]:
+        """Every coder's first answer to each practice post, with the gold answers (for the
+        managers' table)."""
+        rows = self.conn.run(
+            "SELECT l.coder_id, l.family, l.answers, g.answers AS gold FROM labels l"
+            " JOIN gold_posts g ON g.post_id = l.post_id AND g.family = l.family"
+            " WHERE l.kind = 'practice' AND l.revision = 1 ORDER BY l.id",
+        )
+        return _rows_as_dicts(self.conn, rows)
+
+    def release_leases(self, coder_id: int, family: str | None) -> dict[str, int]:
+        """Release the coder's live leases (of one family, or all): task slots back to open,
+        unanswered gold and practice leases dropped. Returns how many of each."""
+        rows = self.conn.run(
+            "WITH t AS ("
+            "  UPDATE tasks SET status = 'open', coder_id = NULL, leased_at = NULL,"
+            "    lease_expires_at = NULL"
+            "  WHERE coder_id = :coder AND status = 'leased'"
+            "    AND (CAST(:family AS text) IS NULL OR family = CAST(:family AS text))"
+            "  RETURNING id),"
+            " g AS ("
+            "  DELETE FROM gold_leases WHERE coder_id = :coder AND done_at IS NULL"
+            "    AND (CAST(:family AS text) IS NULL OR family = CAST(:family AS text))"
+            "  RETURNING post_id)"
+            " SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM g)",
+            coder=coder_id,
+            family=family,
+        )
+        return {"tasks": int(rows[0][0]), "gold": int(rows[0][1])}
+
     def history(self, coder_id: int, limit: int, before_id: int | None) -> list[dict[str, Any]]:
         rows = self.conn.run(
             "SELECT c.id AS label_id, c.post_id, c.family, c.revision, c.kind, c.answers,"
