@@ -115,6 +115,14 @@ def test_quality_report_and_export_commands(db, database_url, tmp_path):
     ran = run_cli(["quality", "run", "--family", "child"], database_url, tmp_path)
     assert ran.returncode == 0, ran.stderr
     assert "gold and practice posts: 0 removed" in ran.stdout and "kept 6 of 6" in ran.stdout
+    estimated = run_cli(["estimate", "--family", "child", "--refits", "5"], database_url,
+                        tmp_path)
+    assert estimated.returncode == 0, estimated.stderr
+    assert "the model's own (5 bootstrap refits)" in estimated.stdout
+    assert "Traceback" not in estimated.stderr
+    negative = run_cli(["estimate", "--family", "child", "--refits", "-1"], database_url,
+                       tmp_path)
+    assert negative.returncode == 2 and "--refits" in negative.stderr
     report = run_cli(["report", "--out", str(tmp_path / "report")], database_url, tmp_path)
     assert report.returncode == 0, report.stderr
     assert (tmp_path / "report" / "coder_report.xlsx").stat().st_size > 0

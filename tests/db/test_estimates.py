@@ -72,4 +72,11 @@ def test_consensus_estimate_covers_the_truth_where_raw_votes_do_not(db):
     # The interval carries the labeling uncertainty: wider than the sampling error alone.
     assert judged.high - judged.low > raw.high - raw.low
     assert result["judged_posts"] == result["labeled_posts"] == 360
+    # Without the model refits the intervals leave the model's own uncertainty out: never
+    # wider, and narrower for some label.
+    bare = estimate_prevalence(store, QualityStore(db), "child", "study", bootstrap=0)
+    widths = [(e.weighted.high - e.weighted.low, b.weighted.high - b.weighted.low)
+              for e, b in zip(result["labels"], bare["labels"], strict=True)]
+    assert all(full >= plain - 1e-12 for full, plain in widths)
+    assert any(full > plain + 1e-6 for full, plain in widths)
     assert judged.value == pytest.approx(true_share, abs=0.06)

@@ -303,3 +303,47 @@ def test_option_rates_shrink_toward_all_coders_not_toward_eighty_percent():
     spec = {r.item: r.specificity for r in result.coders if r.coder == "c0"}
     assert spec["age=rare"] > 0.97  # pooled: all coders are right on it
     assert spec["is_child"] < spec["age=rare"]  # yes/no gate: the fixed 80% prior
+
+
+def test_the_ages_a_coder_gives_tell_a_real_child_from_a_stray_yes():
+    """Where the two coders disagree on "child", the one who said yes gave ages: ages as a
+    real child gets them make "child" likelier; the stray ones (nearly always "toddler")
+    make it less likely. The gate's own answers cannot tell these posts apart."""
+    from collections import defaultdict
+
+    from trainset.services.quality import item_conditions
+
+    for seed in (7, 8):
+        labels, gold, truth = _child_crowd(seed)
+        votes = defaultdict(list)
+        for label in labels:
+            if label.item == "is_child":
+                votes[label.post_id].append(label.value)
+        split = [p for p, v in votes.items() if sum(v) == 1 and (p, "is_child") not in gold]
+
+        def gate(result, child, split=split, truth=truth):
+            by_post = {i.post_id: i.posterior for i in result.items if i.item == "is_child"}
+            return np.mean([by_post[p] for p in split if truth[p][0] is child])
+
+        plain = dawid_skene(labels, gold)
+        conditioned = dawid_skene(labels, gold, conditions=item_conditions("child"))
+        assert gate(plain, True) == pytest.approx(gate(plain, False), abs=0.03)
+        assert gate(conditioned, True) > gate(conditioned, False) + 0.08
+
+
+def test_model_variance_is_the_refits_spread_beyond_the_fixed_posteriors():
+    obs = [Observation(f"p{i}", "a" if i % 2 else "b", "", v)
+           for i, v in enumerate([0.1, 0.9, 0.2, 0.8, 0.3, 0.7])]
+    populations = {"a": 100, "b": 100}
+    from trainset.corpus.estimate import model_variance, weighted
+
+    # Replicates no more spread than resampling the fixed values: nothing to add.
+    assert model_variance(obs, populations, [0.5, 0.5, 0.5]) == 0.0
+    assert model_variance(obs, populations, [0.5]) == 0.0
+    # A wide spread adds its excess over sum_h W_h^2 var_h / n_h.
+    fixed = 0.25 * np.var([0.9, 0.8, 0.7], ddof=1) / 3 + 0.25 * np.var([0.1, 0.2, 0.3],
+                                                                         ddof=1) / 3
+    spread = np.var([0.3, 0.5, 0.7], ddof=1)
+    assert model_variance(obs, populations, [0.3, 0.5, 0.7]) == pytest.approx(spread - fixed)
+    base, wider = weighted(obs, populations), weighted(obs, populations, 0.01)
+    assert base.value == wider.value and wider.high - wider.low > base.high - base.low

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from trainset.corpus.estimate import BOOTSTRAP_REFITS
 from trainset.corpus.ingest import DEFAULT_MAX_TEXT
 from trainset.errors import TrainsetError
 
@@ -41,6 +42,13 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number, zero or more."""
+    if text.strip() == "0":
+        return 0
+    return positive_int(text)
 
 
 def _say(message: str) -> None:
@@ -374,13 +382,25 @@ def _fmt(e: Any) -> str:
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from trainset.services.campaigns import estimate_prevalence
     from trainset.store.corpus import CorpusStore
     from trainset.store.quality import QualityStore
 
-    with _connection() as conn:
-        result = estimate_prevalence(CorpusStore(conn), QualityStore(conn), args.family,
-                                     args.campaign)
+    bar = tqdm(total=args.refits, desc="model refits", unit=" fits", disable=None,
+               leave=False)
+
+    def advance(done: int, _total: int) -> None:
+        bar.update(done - bar.n)
+
+    try:
+        with _connection() as conn:
+            result = estimate_prevalence(CorpusStore(conn), QualityStore(conn), args.family,
+                                         args.campaign, bootstrap=args.refits,
+                                         progress=advance)
+    finally:
+        bar.close()
     c = result["campaign"]
     _say(f"campaign {c['name']} ({c['strategy']}, seed {c['seed']}): "
          f"{result['labeled_posts']} of {result['sampled_posts']} sampled posts labeled, "
@@ -392,7 +412,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         _say("warning: the consensus stopped at its iteration cap before settling; "
              "treat the figures with care")
     _say("consensus: each post's P(label | all its answers), gold-anchored; the interval "
-         "includes the labeling uncertainty. raw votes: the share of coders who gave it.")
+         "includes the labeling uncertainty"
+         + (f" and the model's own ({args.refits} bootstrap refits)" if args.refits > 1
+            else "") + ". raw votes: the share of coders who gave it.")
     _say(f"{'label':<24} {'weighted, consensus':<26} {'weighted, raw votes':<26} "
          f"{'unweighted, consensus':<26}")
     for item in result["labels"]:
@@ -542,6 +564,10 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--family", required=True, choices=FAMILY_NAMES)
     est.add_argument("--campaign", help="campaign name (default: the family's newest)")
     est.add_argument("--out", help="also save every figure to this CSV")
+    est.add_argument("--refits", type=non_negative_int, default=BOOTSTRAP_REFITS,
+                     help="bootstrap refits of the consensus model whose spread widens the "
+                     "intervals; 0 leaves the model's own uncertainty out "
+                     "(default: %(default)s)")
     est.set_defaults(func=cmd_estimate)
 
     labels = sub.add_parser("labels", help="labels made elsewhere")

@@ -12,6 +12,11 @@ label is Bernoulli(p_i), the spread of the true labels within a stratum is
 s_h^2 = var(p) + mean(p(1 - p)), and the estimate misses the sample's own true mean by a
 labeling error of variance sum_i p_i(1 - p_i) / n_h^2 per stratum (never reduced by the
 finite-population correction: it is not a sampling error).
+
+The posteriors themselves come from a model fitted to the same sample (coder rates, option
+priors), and a different sample would have fitted it differently. ``model_variance`` measures
+that from bootstrap refits: the spread of the replicate estimates beyond what resampling the
+fixed posteriors alone would give is added to the variance.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 Z95 = 1.959963984540054
+BOOTSTRAP_REFITS = 40  # model refits for ``model_variance``: its variance within about a quarter
 
 
 @dataclass(frozen=True)
@@ -56,9 +62,11 @@ def _mean_var(values: list[float]) -> tuple[float, float]:
     return mean, mean * (1 - mean)  # one observation: the binomial variance is all we have
 
 
-def weighted(observations: Iterable[Observation], populations: Mapping[str, int]) -> Estimate:
+def weighted(observations: Iterable[Observation], populations: Mapping[str, int],
+             extra_variance: float = 0.0) -> Estimate:
     """The design-weighted prevalence with a 95% interval. Strata without observations are
-    left out and the weights renormalised over the strata that have them."""
+    left out and the weights renormalised over the strata that have them.
+    ``extra_variance``: more uncertainty to carry (``model_variance``)."""
     by_stratum: dict[str, list[Observation]] = defaultdict(list)
     for o in observations:
         by_stratum[o.stratum].append(o)
@@ -76,7 +84,31 @@ def weighted(observations: Iterable[Observation], populations: Mapping[str, int]
         fpc = max(0.0, 1 - len(obs) / covered[s])
         value += w * mean
         variance += w * w * (fpc * (between + labeling) + labeling) / len(obs)
-    return _ci(value, math.sqrt(variance), n)
+    return _ci(value, math.sqrt(variance + extra_variance), n)
+
+
+def model_variance(observations: Iterable[Observation], populations: Mapping[str, int],
+                   replicates: Iterable[float]) -> float:
+    """The variance a refitted model adds: the variance of bootstrap replicate estimates
+    (posts resampled within strata, the model refitted to each) less the variance of
+    resampling the fixed posteriors (sum_h W_h^2 var_h(p) / n_h), never below zero."""
+    values = list(replicates)
+    if len(values) < 2:
+        return 0.0
+    mean = sum(values) / len(values)
+    spread = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    by_stratum: dict[str, list[float]] = defaultdict(list)
+    for o in observations:
+        by_stratum[o.stratum].append(o.value)
+    covered = {s: populations[s] for s in by_stratum if populations.get(s)}
+    total = sum(covered.values())
+    if not total:
+        return 0.0
+    fixed = 0.0
+    for s, vals in by_stratum.items():
+        if s in covered and len(vals) > 1:
+            fixed += (covered[s] / total) ** 2 * _mean_var(vals)[1] / len(vals)
+    return max(0.0, spread - fixed)
 
 
 def _stratum(obs: list[Observation]) -> tuple[float, float, float]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import random
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -183,11 +184,14 @@ class LabelEstimate:
 
 
 def estimate_prevalence(store: Any, quality_store: Any, family: str,
-                        campaign_name: str | None = None) -> dict:
+                        campaign_name: str | None = None, *,
+                        bootstrap: int = estimate.BOOTSTRAP_REFITS, seed: int = 0,
+                        progress: Callable[[int, int], None] | None = None) -> dict:
     """Design-weighted and unweighted prevalence per label, overall and per keyword, for a
     campaign (the family's newest when none is named), from each post's gold-anchored
     consensus posterior over all the family's screened labels, with intervals that carry the
-    labeling uncertainty; raw-vote figures beside them."""
+    labeling uncertainty and (with ``bootstrap`` refits of the model to posts resampled
+    within strata) the model's own; raw-vote figures beside them."""
     from trainset.services.quality import ScreeningRules, fit_consensus, label_posteriors
 
     try:
@@ -213,6 +217,9 @@ def estimate_prevalence(store: Any, quality_store: Any, family: str,
     priors = fit.result.priors if fit else {}
     consensus = {post_id: label_posteriors(family, posteriors[post_id], priors)
                  for post_id in by_post if post_id in posteriors}
+    replicates = (model_replicates(fit, family, {p: by_post[p]["stratum"] for p in consensus},
+                                   populations, bootstrap, seed, progress)
+                  if fit and consensus and bootstrap > 1 else {})
     results = []
     for label, value_of in fam.labels():
         raw = [estimate.Observation(post_id, e["stratum"], e["keyword"],
@@ -222,9 +229,10 @@ def estimate_prevalence(store: Any, quality_store: Any, family: str,
                                        p * (1 - p))
                   for post_id, e in sorted(by_post.items())
                   if post_id in consensus for p in (consensus[post_id][label],)]
+        extra = estimate.model_variance(judged, populations, replicates.get(label, []))
         results.append(LabelEstimate(
             label,
-            estimate.weighted(judged, populations),
+            estimate.weighted(judged, populations, extra),
             estimate.unweighted(judged),
             estimate.per_keyword(judged, keyword_populations or populations),
             estimate.weighted(raw, populations),
@@ -234,6 +242,35 @@ def estimate_prevalence(store: Any, quality_store: Any, family: str,
             "judged_posts": len(consensus), "sampled_posts": campaign["budget"],
             "em_converged": fit.result.converged if fit else None,
             "labels": results}
+
+
+def model_replicates(fit: Any, family: str, strata: Mapping[str, str],
+                     populations: Mapping[str, int], refits: int, seed: int,
+                     progress: Callable[[int, int], None] | None = None
+                     ) -> dict[str, list[float]]:
+    """Each label's design-weighted estimate over ``refits`` bootstrap samples: the judged
+    posts resampled with replacement within their strata and the consensus refitted to
+    each, so the figures vary as much as a refitted model makes them vary."""
+    from trainset.services.quality import label_posteriors
+
+    rng = random.Random(seed)
+    members: dict[str, list[str]] = defaultdict(list)
+    for post_id, stratum in sorted(strata.items()):
+        members[stratum].append(post_id)
+    out: dict[str, list[float]] = defaultdict(list)
+    for done in range(refits):
+        drawn = [rng.choice(ids) for ids in members.values() for _ in ids]
+        posteriors, priors = fit.refit(drawn)
+        values = [label_posteriors(family, p, priors) for p in posteriors]
+        for label, _ in codebook.family(family).labels():
+            observed = [estimate.Observation(str(n), strata[post_id], "", v[label])
+                        for n, (post_id, v) in enumerate(zip(drawn, values, strict=True))]
+            value = estimate.weighted(observed, populations).value
+            if value is not None:
+                out[label].append(value)
+        if progress:
+            progress(done + 1, refits)
+    return dict(out)
 
 
 def campaign_progress(store: Any, family: str | None = None) -> list[dict[str, Any]]:

@@ -148,6 +148,9 @@ def item_conditions(family: str) -> dict[str, Condition]:
     return out
 
 
+COPY_MARK = "\x1f"  # joins a post id and its draw number in a bootstrap refit
+
+
 @dataclass
 class ConsensusFit:
     """The consensus over a family's screened labels, with what screening removed."""
@@ -160,6 +163,30 @@ class ConsensusFit:
     log: list[dict[str, Any]]
     dropped: set[tuple[str, str, str]] = field(default_factory=set)  # (coder, post, question)
     gold_period: dict[str, Any] = field(default_factory=dict)
+    # What the model was fitted to, so a bootstrap can refit it to a resampled set of posts.
+    work_items: list[BinaryLabel] = field(default_factory=list)
+    anchor_items: list[BinaryLabel] = field(default_factory=list)
+    gold_truth: dict[tuple[str, str], bool] = field(default_factory=dict)
+    family: str = ""
+    max_iterations: int = 100
+
+    def refit(self, post_ids: Sequence[str]) -> tuple[list[dict[str, float]], dict[str, float]]:
+        """Fit the model again to the screened labels of ``post_ids`` (a post drawn twice
+        counts twice) with the same gold anchors: each drawn post's item posteriors, in
+        order, and the refitted priors."""
+        by_post: dict[str, list[BinaryLabel]] = defaultdict(list)
+        for b in self.work_items:
+            by_post[b.post_id].append(b)
+        labels = [BinaryLabel(f"{post_id}{COPY_MARK}{n}", b.item, b.coder, b.value)
+                  for n, post_id in enumerate(post_ids) for b in by_post[post_id]]
+        result = dawid_skene(labels + self.anchor_items, self.gold_truth,
+                             max_iterations=self.max_iterations,
+                             conditions=item_conditions(self.family))
+        out: list[dict[str, float]] = [{} for _ in post_ids]
+        for i in result.items:
+            if COPY_MARK in i.post_id:
+                out[int(i.post_id.rsplit(COPY_MARK, 1)[1])][i.item] = i.posterior
+        return out, result.priors
 
     def posteriors(self) -> dict[str, dict[str, float]]:
         """P(item is true) per post: ``{post_id: {item: p}}``."""
@@ -266,8 +293,10 @@ def fit_consensus(store: Any, family: str, rules: ScreeningRules | None = None) 
                          max_iterations=rules.em_max_iterations,
                          conditions=item_conditions(family))
     items = [i for i in result.items if i.post_id not in gold]
+    anchor_items = binary_labels(family, anchors)
     return ConsensusFit(result, items, labels, work, gold_rows, log, weak,
-                        gold_period(answers))
+                        gold_period(answers), work_items, anchor_items, gold_truth, family,
+                        rules.em_max_iterations)
 
 
 def score_and_find_consensus(store: Any, family: str,
