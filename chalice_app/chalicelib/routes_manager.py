@@ -133,9 +133,9 @@ def start_export(request: Request, inputs: Inputs) -> Any:
 
 
 def export_files() -> Any:
-    """Where finished jobs' files are, behind one adapter (list, size, url): the exports
-    bucket in AWS (presigned URLs); locally the folder each finished job is copied to, served
-    by the local server under signed links."""
+    """Where finished jobs' files are, behind one adapter (list, size, download_url): the
+    exports bucket in AWS (presigned URLs); locally the folder each finished job is copied
+    to, served by the local server under signed links."""
     import os
 
     if os.environ.get("TRAINSET_EXPORT_STATE_MACHINE_ARN"):

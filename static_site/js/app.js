@@ -34,6 +34,7 @@ const state = {
   busy: false, // between Enter and the next post: the form is locked
   waiting: false, // the task view shows "Sending your last answer" or "Sign in again"
   seq: 0, // bumped on every navigation: late answers for an old screen are dropped
+  manager: null, // the manager view, made once (it binds its controls once)
 };
 
 let api;
@@ -813,7 +814,8 @@ function bindControls() {
     state.seq += 1;
     setBusy(false);
     show("view-manager");
-    new ManagerView(api, state.config, toast).load();
+    state.manager ||= new ManagerView(api, state.config, toast, state.codebook);
+    state.manager.load();
   });
   $("btn-submit").addEventListener("click", submit);
   $("btn-skip").addEventListener("click", openSkip);

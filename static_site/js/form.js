@@ -64,9 +64,12 @@ function choicesOf(q) {
 }
 
 export class QuestionForm {
-  constructor(container, family) {
+  // idPrefix keeps a second form on the page (the manager's adjudication) apart from the
+  // labeling form: its ids and radio groups are its own.
+  constructor(container, family, { idPrefix = "" } = {}) {
     this.container = container;
     this.family = family;
+    this.prefix = idPrefix;
     this.answers = {};
     this.focusIndex = 0; // the current question, among the asked ones
     this.helpOpen = false;
@@ -91,10 +94,10 @@ export class QuestionForm {
   build() {
     this.container.replaceChildren();
     this.family.questions.forEach((q) => {
-      const fieldset = el("fieldset", { class: "question", "data-question": q.name, id: `q-${q.name}` });
+      const fieldset = el("fieldset", { class: "question", "data-question": q.name, id: `${this.prefix}q-${q.name}` });
       const qnum = el("span", { class: "qnum" });
       const legend = el("legend", {}, qnum, ` ${q.prompt}`);
-      const helpId = `help-${q.name}`;
+      const helpId = `${this.prefix}help-${q.name}`;
       const helpButton = el("button", {
         type: "button", class: "help-toggle", "aria-expanded": "false", "aria-controls": helpId,
         "aria-label": `Help for this question: ${q.prompt}`, "aria-keyshortcuts": "H", title: "Help (H)", text: "?",
@@ -110,10 +113,10 @@ export class QuestionForm {
         : { class: "options" });
       const inputs = [];
       choicesOf(q).forEach((choice, i) => {
-        const id = `opt-${q.name}-${i}`;
-        const keyId = `key-${q.name}-${i}`;
+        const id = `${this.prefix}opt-${q.name}-${i}`;
+        const keyId = `${this.prefix}key-${q.name}-${i}`;
         const input = el("input", {
-          type: radio ? "radio" : "checkbox", id, name: q.name, "data-index": i,
+          type: radio ? "radio" : "checkbox", id, name: `${this.prefix}${q.name}`, "data-index": i,
           "aria-describedby": keyId,
         });
         input.addEventListener("change", () => this.choose(q, choice.value, input.checked));
@@ -133,7 +136,7 @@ export class QuestionForm {
         for (const o of q.options) dl.append(el("dt", { text: o.value }), el("dd", { text: o.help }));
         help.append(dl);
       }
-      const error = el("p", { class: "error", id: `err-${q.name}`, hidden: "hidden" });
+      const error = el("p", { class: "error", id: `${this.prefix}err-${q.name}`, hidden: "hidden" });
       fieldset.append(legend, helpButton, list, help, error);
       this.container.append(fieldset);
       this.parts.set(q.name, { fieldset, qnum, inputs, help, error, helpButton });
@@ -240,7 +243,8 @@ export class QuestionForm {
     for (const input of part.inputs) {
       if (message) input.setAttribute("aria-invalid", "true");
       else input.removeAttribute("aria-invalid");
-      input.setAttribute("aria-describedby", message ? `${input.id.replace("opt-", "key-")} err-${name}` : input.id.replace("opt-", "key-"));
+      const keyId = input.id.replace("opt-", "key-");
+      input.setAttribute("aria-describedby", message ? `${keyId} ${this.prefix}err-${name}` : keyId);
     }
   }
 

@@ -161,3 +161,36 @@ def test_an_export_with_thresholds_gives_download_links_that_work(db, db_pool, s
             status, _, raw = fetch(base + link)
             assert status in (400, 404), (link, status)
             assert b"child" not in raw
+
+
+def test_in_aws_the_links_are_presigned_downloads_from_the_exports_bucket(client, db, manager,
+                                                                          monkeypatch):
+    import boto3
+    from moto import mock_aws
+
+    from trainset.blobs.s3 import forget_clients
+    from trainset.store.jobs import JobStore
+
+    monkeypatch.setenv("TRAINSET_EXPORT_STATE_MACHINE_ARN",
+                       "arn:aws:states:us-east-1:123456789012:stateMachine:export")
+    monkeypatch.setenv("TRAINSET_EXPORTS_BUCKET", "team-exports")
+    with mock_aws():
+        forget_clients()
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="team-exports")
+        for key in ("exports/export-1/child/child_labels.csv", "exports/export-1/summary.json",
+                    "exports/export-2/child/child_labels.csv"):
+            s3.put_object(Bucket="team-exports", Key=key, Body=b"post_id\n")
+        jobs = JobStore(db)
+        jobs.create("export-1", ["child"], manager.id)
+        jobs.finish("export-1", "succeeded", {"families": []})
+        job = body_of(client.http.get("/exports/export-1", headers=auth(manager)))
+        forget_clients()
+    assert [(f["family"], f["name"], f["size"]) for f in job["files"]] == [
+        (None, "summary.json", 8), ("child", "child_labels.csv", 8)]
+    url = urlsplit(job["files"][1]["url"])
+    assert url.netloc.startswith("team-exports.s3") and url.path.endswith(
+        "/exports/export-1/child/child_labels.csv")
+    query = parse_qs(url.query)
+    assert query["response-content-disposition"] == ['attachment; filename="child_labels.csv"']
+    assert "X-Amz-Signature" in query

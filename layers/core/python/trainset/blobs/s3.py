@@ -33,6 +33,15 @@ class S3Blobs:
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.url_seconds
         )
 
+    def download_url(self, key: str) -> str:
+        """A presigned GET that downloads the object as a file (``Content-Disposition:
+        attachment`` with the key's last part as its name)."""
+        name = key.rsplit("/", 1)[-1].replace('"', "")
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key,
+                                  "ResponseContentDisposition": f'attachment; filename="{name}"'},
+            ExpiresIn=self.url_seconds)
+
     def size(self, key: str) -> int | None:
         """Bytes stored under ``key``; None when there is no such object."""
         try:

@@ -64,6 +64,10 @@ class LocalExportFiles:
         return (f"{URL_PREFIX}{quote(key)}?expires={expires}"
                 f"&signature={_signature(self.secret, key, expires)}")
 
+    def download_url(self, key: str) -> str:
+        """The same link: the local server always sends export files as attachments."""
+        return self.url(key)
+
     def open(self, key: str, expires: str, signature: str,
              now: float | None = None) -> Path | None:
         """The file a signed link names, if the link is genuine and unexpired and the file

@@ -5,10 +5,11 @@ Parquet when pyarrow is installed), the data card (JSON and Markdown) and the co
 (HTML, and Excel when openpyxl is installed). A file that cannot be written for want of a
 package is listed with the reason in the job's output, never silently left out.
 
-Downloads go through one adapter with ``list``, ``size`` and ``url``: the exports bucket in
-AWS (``S3Blobs``: presigned URLs), or locally the folder the local runner copies each finished
-job to (``trainset.local.downloads.LocalExportFiles``: links the local server serves, signed
-like presigned URLs).
+Downloads go through one adapter with ``list``, ``size`` and ``download_url``: the exports
+bucket in AWS (``S3Blobs``: presigned URLs that download as attachments), or locally the
+folder the local runner copies each finished job to
+(``trainset.local.downloads.LocalExportFiles``: links the local server serves, signed like
+presigned URLs).
 """
 
 from __future__ import annotations
@@ -94,5 +95,5 @@ def job_files(files: Any, job_id: str) -> list[dict[str, Any]]:
         rest = key[len(prefix):]
         family, _, name = rest.rpartition("/")
         out.append({"family": family or None, "name": name, "key": key,
-                    "size": files.size(key), "url": files.url(key)})
+                    "size": files.size(key), "url": files.download_url(key)})
     return sorted(out, key=lambda f: (f["family"] or "", f["name"]))
