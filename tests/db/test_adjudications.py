@@ -69,9 +69,6 @@ def test_the_next_quality_run_takes_the_adjudication_as_truth(db, work):
         assert rates(after)[coder].specificity < rates(before)[coder].specificity
 
 
-@pytest.mark.xfail(strict=True, reason="needs fit_consensus (services/quality.py, the lead's) "
-                   "to keep adjudicated posts among the run's items and to score work labels "
-                   "on them like gold answers; see the report of the manager's console work")
 def test_an_adjudicated_post_stays_in_the_dataset_and_scores_the_coders(db, work):
     store = QualityStore(db)
     adjudicate(store, work["boss"].id, {"post_id": "p00000", "family": "child",

@@ -143,6 +143,9 @@ def test_imported_labels_are_work_and_pass_unjudged():
         def gold_answers(self, family):
             return {"g1": TODDLER}
 
+        def adjudicated_answers(self, family):
+            return {}
+
     fit = fit_consensus(Store(), "child", ScreeningRules(min_gold_answers=5))
     assert {lab["coder"] for lab in fit.work} == {"tool", "ana"}
     item = next(i for i in fit.items if i.item == "is_child")

@@ -57,11 +57,15 @@ def _require_family(family: str) -> codebook.Family:
 
 
 def gold_answers(labels: Iterable[Mapping[str, Any]],
-                 gold: Mapping[str, Mapping[str, Any]]) -> list[GoldAnswer]:
-    """The coders' answers to QA gold posts, each beside the gold answer."""
+                 gold: Mapping[str, Mapping[str, Any]],
+                 adjudicated: Collection[str] = ()) -> list[GoldAnswer]:
+    """The coders' answers to QA gold posts, and their work labels on adjudicated posts,
+    each beside the known answer."""
     return [GoldAnswer(lab["coder"], lab["family"], lab["post_id"], lab["created_at"],
                        lab["answers"], gold[lab["post_id"]])
-            for lab in labels if lab["kind"] == "qa" and lab["post_id"] in gold]
+            for lab in labels if lab["post_id"] in gold and (
+                lab["kind"] == "qa"
+                or (lab["kind"] in WORK_KINDS and lab["post_id"] in adjudicated))]
 
 
 def agreement_summary(family: str, labels: Sequence[Mapping[str, Any]], rounds: int = 200,
@@ -261,8 +265,9 @@ def fit_consensus(store: Any, family: str, rules: ScreeningRules | None = None) 
     _require_family(family)
     rules = rules or ScreeningRules()
     labels = store.family_labels(family)
-    gold = store.gold_answers(family)
-    answers = gold_answers(labels, gold)
+    gold = store.gold_answers(family)  # QA gold and adjudicated posts: known truths
+    adjudicated = set(store.adjudicated_answers(family))
+    answers = gold_answers(labels, gold, adjudicated)
     gold_rows = score(answers)
     log: list[dict[str, Any]] = []
 
@@ -292,7 +297,7 @@ def fit_consensus(store: Any, family: str, rules: ScreeningRules | None = None) 
     result = dawid_skene(work_items + binary_labels(family, anchors), gold_truth,
                          max_iterations=rules.em_max_iterations,
                          conditions=item_conditions(family))
-    items = [i for i in result.items if i.post_id not in gold]
+    items = [i for i in result.items if i.post_id not in gold or i.post_id in adjudicated]
     anchor_items = binary_labels(family, anchors)
     return ConsensusFit(result, items, labels, work, gold_rows, log, weak,
                         gold_period(answers), work_items, anchor_items, gold_truth, family,
