@@ -82,4 +82,5 @@ def campaign_estimate(request: Request, inputs: Inputs) -> Any:
     with services() as (store, _, _admin):
         require_manager(current_coder(request, store))
         return campaign_estimate_document(CorpusStore(store.conn), QualityStore(store.conn),
-                                          inputs.path["campaign_id"])
+                                          inputs.path["campaign_id"],
+                                          inputs.query.get("refits", 20))

@@ -222,6 +222,14 @@ def test_progress_per_campaign_and_keyword_then_the_estimate(client, db, manager
     assert w["low"] <= w["value"] <= w["high"] and w["n"] == 12
     keywords = {k["keyword"]: k for k in is_child["per_keyword"]}
     assert keywords["toddler"]["value"] > 0.5 > keywords["minor"]["value"]
+    # Without model refits the same point estimate, and an interval no wider.
+    bare = body_of(client.http.get(f"/campaigns/{c['id']}/estimate?refits=0",
+                                   headers=auth(manager)))
+    b = next(e for e in bare["labels"] if e["label"] == "is_child")["weighted"]
+    assert b["value"] == w["value"] and b["high"] - b["low"] <= w["high"] - w["low"] + 1e-12
+    for bad in ("-1", "101", "x"):
+        r = client.http.get(f"/campaigns/{c['id']}/estimate?refits={bad}", headers=auth(manager))
+        assert r.status_code == 400, bad
 
 
 def test_estimate_of_a_missing_or_unlabeled_campaign(client, db, manager):

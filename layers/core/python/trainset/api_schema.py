@@ -219,6 +219,12 @@ REVIEW_QUERY = _object({
     "limit": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
     "offset": {"type": "integer", "minimum": 0, "maximum": 1_000_000, "default": 0},
 }, ("family",))
+ESTIMATE_QUERY = _object({
+    "refits": {"type": "integer", "minimum": 0, "maximum": 100, "default": 20,
+               "description": "Bootstrap refits of the consensus model whose spread widens "
+               "the intervals (0: leave the model's own uncertainty out). Fewer than the "
+               "command line's 40, so a large campaign answers within the API's time limit"},
+})
 POST_PATH = _object({"post_id": POST_ID}, ("post_id",))
 POST_LABELS_QUERY = _object({"family": {**FAMILY, "description": "Default: the post's"}})
 ADJUDICATION: dict[str, Any] = {
@@ -578,7 +584,7 @@ MANAGER_CONSOLE: tuple[Operation, ...] = (
     Operation("campaign_estimate", "GET", "/campaigns/{campaign_id}/estimate",
               "Prevalence per label from the consensus: design-weighted and unweighted with "
               "95% intervals, per keyword, beside raw votes (manager)", ok_schema=ESTIMATE,
-              path_params=CAMPAIGN_PATH, errors=(404,)),
+              path_params=CAMPAIGN_PATH, query=ESTIMATE_QUERY, errors=(404,)),
     Operation("latest_quality", "GET", "/quality/{family}/latest",
               "The family's latest quality run: gold accuracy per coder and option with "
               "Wilson intervals, agreement, screening log, re-label queue (manager)",

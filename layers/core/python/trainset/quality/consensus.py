@@ -162,7 +162,7 @@ class ParentUnits:
             p = np.where(self.negate, 1.0 - p, p)
             held = np.zeros(len(posterior))
             np.maximum.at(held, self.child, p)
-            weight[np.unique(self.child)] = held[np.unique(self.child)]
+            weight[self.child] = held[self.child]
         return weight
 
 

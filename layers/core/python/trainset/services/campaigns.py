@@ -314,13 +314,14 @@ def yields_from_rows(rows: Any) -> dict[str, float]:
     return yields
 
 
-def campaign_estimate_document(store: Any, quality_store: Any,
-                               campaign_id: int) -> dict[str, Any]:
+def campaign_estimate_document(store: Any, quality_store: Any, campaign_id: int,
+                               refits: int = estimate.BOOTSTRAP_REFITS) -> dict[str, Any]:
     """``estimate_prevalence`` for one campaign, as JSON: per label the consensus figures
     (design-weighted and unweighted, 95% intervals), the raw-vote ones beside them, and per
     keyword."""
     campaign = campaign_or_fail(store, campaign_id)
-    result = estimate_prevalence(store, quality_store, campaign["family"], campaign["name"])
+    result = estimate_prevalence(store, quality_store, campaign["family"], campaign["name"],
+                                 bootstrap=refits)
     found = dict(result["campaign"])
     if found.get("created_at") is not None:
         found["created_at"] = found["created_at"].isoformat()
