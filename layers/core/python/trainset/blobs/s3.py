@@ -5,6 +5,7 @@ Same methods as ``LocalBlobs``: put, get, exists, url, and size, list, copy, upl
 
 from __future__ import annotations
 
+import io
 import threading
 from typing import Any
 
@@ -68,13 +69,68 @@ class S3Blobs:
             Bucket=self.bucket, Key=dest_key, CopySource={"Bucket": self.bucket, "Key": source_key}
         )
 
-    def upload_url(self, key: str, content_type: str, seconds: int = 900) -> str:
-        """A presigned PUT for ``key``; the uploader must send the same Content-Type."""
-        return self.client.generate_presigned_url(
-            "put_object",
-            Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
-            ExpiresIn=seconds,
-        )
+    def upload_url(self, key: str, content_type: str, seconds: int = 900,
+                   size: int | None = None) -> str:
+        """A presigned PUT for ``key``; the uploader must send the same Content-Type, and with
+        ``size`` exactly that many bytes (the Content-Length is signed: S3 refuses others)."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ContentType": content_type}
+        if size is not None:
+            params["ContentLength"] = size
+        return self.client.generate_presigned_url("put_object", Params=params,
+                                                  ExpiresIn=seconds)
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of an object (ranged GET); empty when the range is."""
+        if end <= start:
+            return b""
+        return self.client.get_object(Bucket=self.bucket, Key=key,
+                                      Range=f"bytes={start}-{end - 1}")["Body"].read()
+
+    def download(self, key: str, path: Any) -> None:
+        """The whole object into a local file (streamed, multipart for large objects)."""
+        self.client.download_file(self.bucket, key, str(path))
+
+    def upload(self, key: str, path: Any, content_type: str) -> None:
+        """A local file as an object (streamed, multipart for large files)."""
+        self.client.upload_file(str(path), self.bucket, key,
+                                ExtraArgs={"ContentType": content_type})
+
+    def open(self, key: str) -> Any:
+        """A read-only, seekable file over the object: each read is a ranged GET (Parquet
+        readers fetch only the footer and the row groups they need)."""
+        size = self.size(key)
+        if size is None:
+            raise FileNotFoundError(key)
+        return io.BufferedReader(_RangeReader(self, key, size), buffer_size=1 << 20)
+
+
+class _RangeReader(io.RawIOBase):
+    """The raw side of ``S3Blobs.open``: a seekable stream of ranged GETs."""
+
+    def __init__(self, blobs: S3Blobs, key: str, size: int) -> None:
+        super().__init__()
+        self.blobs, self.key, self.size, self.position = blobs, key, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def readinto(self, buffer: Any) -> int:
+        end = min(self.size, self.position + len(buffer))
+        data = self.blobs.get_range(self.key, self.position, end)
+        buffer[:len(data)] = data
+        self.position += len(data)
+        return len(data)
 
 
 _by_bucket: dict[str, S3Blobs] = {}

@@ -4,7 +4,8 @@ in ``lambdas/pipeline/handler.py``, writing to the local S3 stand-in.
 
 moto runs Lambda functions in Docker; here each function's invocation is routed instead to
 the handler of the same name in this process (``LambdaFunction._invoke_lambda`` is replaced
-for the functions this runner creates only).
+for the functions this runner creates, and those other runners register with
+``register_handler``: the import job's, ``trainset.local.imports``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ FUNCTION_PREFIX = "trainset-local-"
 _lock = threading.Lock()
 _handlers: Any = None
 _server: Any = None
+# Other local state machines' functions (the import job's), by function name.
+_registered: dict[str, Any] = {}
+
+
+def register_handler(function_name: str, handler: Any) -> None:
+    """Run ``handler(event, context)`` in-process when the stand-in invokes ``function_name``
+    (another state machine's task; ``trainset.local.imports`` registers the import job's)."""
+    _registered[function_name] = handler
 
 
 def _handler_module() -> Any:
@@ -53,10 +62,12 @@ def _install_dispatch() -> None:
     original = LambdaFunction._invoke_lambda
 
     def invoke(self: Any, event: Any = None) -> tuple[str, bool, str]:
-        if not self.function_name.startswith(FUNCTION_PREFIX):
-            return original(self, event)
-        task = self.function_name[len(FUNCTION_PREFIX):]
-        handler = getattr(_handler_module(), HANDLER_OF[task])
+        handler = _registered.get(self.function_name)
+        if handler is None:
+            if not self.function_name.startswith(FUNCTION_PREFIX):
+                return original(self, event)
+            task = self.function_name[len(FUNCTION_PREFIX):]
+            handler = getattr(_handler_module(), HANDLER_OF[task])
         payload = event if isinstance(event, dict) else json.loads(event or "{}")
         try:
             return json.dumps(handler(payload, LocalContext(self.function_name)), default=str), \
