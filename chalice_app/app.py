@@ -10,6 +10,7 @@ from chalicelib import (
     routes_campaigns,
     routes_gold,
     routes_images,
+    routes_imports,
     routes_labeling,
     routes_manager,
     routes_meta,
@@ -50,5 +51,5 @@ app.api.cors = CORSConfig(
     max_age=600,
 )
 for blueprint in (routes_meta.bp, routes_labeling.bp, routes_manager.bp, routes_images.bp,
-                  routes_gold.bp, routes_campaigns.bp, routes_review.bp):
+                  routes_gold.bp, routes_campaigns.bp, routes_review.bp, routes_imports.bp):
     app.register_blueprint(blueprint)

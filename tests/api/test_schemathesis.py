@@ -25,17 +25,19 @@ MAX_EXAMPLES = 6  # per operation, mode and role: the whole run stays around a m
 
 @pytest.fixture()
 def live(db, db_pool, tmp_path, monkeypatch) -> Any:
-    """The server, with posts, a campaign, practice gold, two coders to act as and an images
-    bucket (moto) for upload URLs."""
+    """The server, with posts, a campaign, practice gold, two coders to act as and the images
+    and imports buckets (moto) for upload URLs."""
     import boto3
     from moto import mock_aws
 
     from trainset.blobs.s3 import forget_clients
 
     monkeypatch.setenv("TRAINSET_IMAGES_BUCKET", "trainset-fuzz-images")
+    monkeypatch.setenv("TRAINSET_IMPORTS_BUCKET", "trainset-fuzz-imports")
     stack = contextlib.ExitStack()
     stack.enter_context(mock_aws())
-    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="trainset-fuzz-images")
+    for bucket in ("trainset-fuzz-images", "trainset-fuzz-imports"):
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=bucket)
     forget_clients()
     stack.callback(forget_clients)
     coder = make_coder(db, "ana")

@@ -375,6 +375,54 @@ UPLOAD = {"type": "object", "required": ["key", "url", "method", "headers", "exp
                          "method": {"type": "string", "enum": ["PUT"]},
                          "headers": {"type": "object"}, "expires_in": {"type": "integer"}}}
 
+# The largest file per kind (trainset.services.imports.MAX_BYTES; a test keeps them equal).
+MAX_UPLOAD_BYTES = {"corpus": 5 * 1024**3, "gold": 100 * 1024**2}
+FILE_UPLOAD_REQUEST: dict[str, Any] = _object({
+    "kind": {"type": "string", "enum": ["corpus", "gold"],
+             "description": "corpus: posts to sample from (the `corpus import` command's "
+             "columns); gold: gold or practice posts (the `gold import` command's columns)"},
+    "filename": {"type": "string", "minLength": 1, "maxLength": 255,
+                 "description": "The file's name; it must end in .csv, .jsonl, .ndjson or "
+                 ".parquet (its format)"},
+    "size": {"type": "integer", "minimum": 1, "maximum": MAX_UPLOAD_BYTES["corpus"],
+             "description": "The file's size in bytes: the URL accepts exactly this many. At "
+             f"most {MAX_UPLOAD_BYTES['corpus']} (5 GiB) for a corpus file and "
+             f"{MAX_UPLOAD_BYTES['gold']} (100 MiB) for a gold file"},
+    "purpose": {**GOLD_PURPOSE, "description": "Gold files only (required for them): "
+                + GOLD_PURPOSE["description"]},
+}, ("kind", "filename", "size"))
+FILE_UPLOAD = {"type": "object", "required": ["import_id", "key", "url", "method", "headers",
+                                              "expires_in", "max_bytes"], "properties": {
+    "import_id": {"type": "string"}, "key": {"type": "string"},
+    "url": {"type": "string", "description": "PUT the file's bytes here, with the headers"},
+    "method": {"type": "string", "enum": ["PUT"]}, "headers": {"type": "object"},
+    "expires_in": {"type": "integer"}, "max_bytes": {"type": "integer"}}}
+_COUNT = {"type": "integer", "minimum": 0}
+IMPORTS = {"type": "object", "required": ["imports", "limits"], "properties": {
+    "limits": {"type": "object", "description": "The largest file per kind, in bytes"},
+    "imports": {"type": "array", "items": {"type": "object", "required": [
+        "id", "kind", "filename", "status", "progress", "counts"], "properties": {
+        "id": {"type": "string"}, "kind": {"type": "string", "enum": ["corpus", "gold"]},
+        "purpose": {"type": "string", "nullable": True}, "filename": {"type": "string"},
+        "key": {"type": "string"}, "size": {"type": "integer", "nullable": True},
+        "status": {"type": "string", "enum": ["waiting", "planning", "importing",
+                                              "finishing", "succeeded", "failed"]},
+        "running": {"type": "boolean"}, "error": {"type": "string", "nullable": True},
+        "progress": {"type": "object", "properties": {
+            "batches": {"type": "integer", "nullable": True}, "batches_done": _COUNT,
+            "rows_total": {"type": "integer", "nullable": True}, "rows_done": _COUNT}},
+        "counts": {"type": "object", "properties": {
+            "rows_read": _COUNT, "inserted": _COUNT, "updated": _COUNT, "unchanged": _COUNT,
+            "rejected": _COUNT, "posts_created": _COUNT}},
+        "rejects": {"type": "object", "nullable": True, "description": "The rejects file (file, "
+                    "line, reason, id, raw) with a short-lived download link, when rows were "
+                    "rejected", "properties": {"key": {"type": "string"},
+                                               "size": {"type": "integer"},
+                                               "url": {"type": "string"}}},
+        "created_at": {"type": "string", "nullable": True},
+        "started_at": {"type": "string", "nullable": True},
+        "finished_at": {"type": "string", "nullable": True}}}}}}
+
 _INT = {"type": "integer"}
 _NULLABLE_INT = {"type": "integer", "nullable": True}
 _NULLABLE_NUMBER = {"type": "number", "nullable": True}
@@ -602,5 +650,15 @@ MANAGER_CONSOLE: tuple[Operation, ...] = (
               "quality run; stored append-only with author and time", ok_status=201,
               ok_schema=ADJUDICATED, body=ADJUDICATION, errors=(404, 409)),
 )
-OPERATIONS = OPERATIONS + MANAGER_CONSOLE
+IMPORT_OPERATIONS: tuple[Operation, ...] = (
+    Operation("create_file_upload", "POST", "/uploads",
+              "A presigned PUT URL for a corpus or gold file (manager): PUT exactly size "
+              "bytes to url with the given headers; the upload then starts the import job "
+              "(GET /imports shows its progress, counts and rejects)", ok_status=201,
+              ok_schema=FILE_UPLOAD, body=FILE_UPLOAD_REQUEST),
+    Operation("list_imports", "GET", "/imports",
+              "The newest imports of uploaded files with their progress, counts and a "
+              "download link to the rejected rows (manager)", ok_schema=IMPORTS),
+)
+OPERATIONS = OPERATIONS + MANAGER_CONSOLE + IMPORT_OPERATIONS
 BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}

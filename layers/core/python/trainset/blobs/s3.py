@@ -150,6 +150,31 @@ def s3_blobs(bucket: str) -> S3Blobs:
         return _by_bucket[bucket]
 
 
+def regional_s3_blobs(bucket: str) -> S3Blobs:
+    """Like ``s3_blobs``, for URLs a browser calls with ``fetch``: presigned for the
+    region's own virtual-hosted endpoint (``<bucket>.s3.<region>.amazonaws.com``), the origin
+    the page's Content-Security-Policy allows (boto3 otherwise signs for the global
+    ``<bucket>.s3.amazonaws.com``). With a local stand-in (``AWS_ENDPOINT_URL_S3``), the
+    stand-in's own client."""
+    import os
+
+    if os.environ.get("AWS_ENDPOINT_URL_S3"):
+        return s3_blobs(bucket)
+    key = "regional:" + bucket
+    with _lock:
+        if key not in _by_bucket:
+            import boto3
+            from botocore.config import Config
+
+            region = (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+                      or "us-east-1")
+            client = boto3.client(
+                "s3", region_name=region, endpoint_url=f"https://s3.{region}.amazonaws.com",
+                config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
+            _by_bucket[key] = S3Blobs(client, bucket)
+        return _by_bucket[key]
+
+
 def use_blobs(bucket: str, blobs: S3Blobs) -> None:
     """Make ``s3_blobs(bucket)`` return ``blobs`` (the local stand-in's client)."""
     with _lock:

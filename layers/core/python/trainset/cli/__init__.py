@@ -167,8 +167,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Start the embedded database (unless configured), migrate, load the demo, serve.
 
     SIGTERM and SIGINT (Ctrl-C) both end in the same ``finally``, which stops the HTTP server,
-    the image stand-in, the pool and the embedded PostgreSQL, in that order, every step even
-    when an earlier one fails; a second signal during that shutdown is ignored."""
+    the pool, the import runner, the image stand-in and the embedded PostgreSQL, in that
+    order, every step even when an earlier one fails; a second signal during that shutdown is
+    ignored."""
     import os
 
     from trainset.local.embedded import project_home
@@ -238,17 +239,26 @@ def _start_and_serve(args: argparse.Namespace, stops: Any,
 
     from chalicelib import runtime
     from trainset.local.images import start_local_images
+    from trainset.local.imports import start_local_imports
     from trainset.local.server import LocalServer, make_gateway
+    from trainset.web_headers import LOCAL_PAGE_HEADERS, page_csp
 
     blobs = _local_blobs()
     images = start_local_images()
     steps.append(("the image stand-in", images.stop))
+    imports = start_local_imports()
+    steps.append(("the import runner", imports.stop))
     pool = Pool(settings)
     steps.append(("the connection pool", pool.close))
     runtime.configure(database_pool=pool, image_url=blobs.url)
+    # The page PUTs corpus and gold files straight to the S3 stand-in (presigned URLs, as to
+    # S3 in AWS): its origin joins the page's connect-src.
+    page_headers = {**LOCAL_PAGE_HEADERS,
+                    "Content-Security-Policy": page_csp([images.endpoint_url], [])}
     try:
         server = LocalServer((args.host, args.port), gateway=make_gateway(app),
-                             site_dir=repo_root() / "static_site", blobs=blobs)
+                             site_dir=repo_root() / "static_site", blobs=blobs,
+                             page_headers=page_headers)
     except OSError as exc:
         raise TrainsetError(f"cannot listen on {args.host}:{args.port}: "
                             f"{exc.strerror or exc} (is trainset already running? try --port)"
@@ -263,6 +273,7 @@ def _start_and_serve(args: argparse.Namespace, stops: Any,
     _say("")
     _say(f"trainset is running: {base}/  (API under {base}/api/, Ctrl-C stops)")
     _say(images.describe())
+    _say(imports.describe())
     for name, token in demo_tokens:
         _say(f"  token for {name}: {token}")
     if demo_tokens:

@@ -1,5 +1,5 @@
-"""Export files on one machine, behind the same small interface as the exports bucket in AWS
-(``list``, ``size``, ``url``).
+"""Export files (and the rejects files of imports) on one machine, behind the same small
+interface as the buckets in AWS (``list``, ``size``, ``url``, ``download_url``).
 
 The local runner copies each finished export job from the S3 stand-in (which keeps objects in
 memory) to ``$TRAINSET_HOME/exports/<job>/``. Keys are the bucket's (``exports/<job>/...``), so
@@ -80,6 +80,46 @@ class LocalExportFiles:
             return None
         target = self.path(key)
         return target if target is not None and target.is_file() else None
+
+
+class LocalUploadFiles(LocalExportFiles):
+    """The rejects files of imports, which the local import runner copies from the S3
+    stand-in to ``$TRAINSET_HOME/imports/<key>``: keys are the bucket's (``corpus/...``,
+    ``gold/...``), served under ``/files/<key>`` behind the same signed links."""
+
+    PREFIXES = ("corpus/", "gold/")
+
+    def path(self, key: str) -> Path | None:
+        if not key.startswith(self.PREFIXES) or "\x00" in key:
+            return None
+        target = (self.root / key).resolve()
+        return target if self.root in target.parents else None
+
+    def list(self, prefix: str = "") -> list[str]:
+        if not self.root.is_dir():
+            return []
+        keys = []
+        for path in self.root.rglob("*"):
+            relative = path.relative_to(self.root)
+            key = relative.as_posix()
+            if (path.is_file() and key.startswith(self.PREFIXES) and key.startswith(prefix)
+                    and not any(p.startswith(".") for p in relative.parts)):
+                keys.append(key)
+        return sorted(keys)
+
+
+def local_upload_files() -> LocalUploadFiles:
+    """``$TRAINSET_HOME/imports`` (where ``trainset.local.imports`` keeps rejects files)."""
+    from trainset.local.secrets import local_token_secret
+
+    return LocalUploadFiles(project_home() / "imports", local_token_secret())
+
+
+def local_files_for(key: str) -> LocalExportFiles:
+    """The local adapter that serves ``key``: an import's rejects file, or an export's."""
+    if key.startswith(LocalUploadFiles.PREFIXES):
+        return local_upload_files()
+    return local_export_files()
 
 
 def local_export_files() -> LocalExportFiles:

@@ -72,13 +72,17 @@ class LocalServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], *, gateway: Any, site_dir: Path,
                  blobs: LocalBlobs, read_timeout: float = READ_TIMEOUT,
-                 max_body: int = MAX_BODY_BYTES, downloads: Any = None) -> None:
+                 max_body: int = MAX_BODY_BYTES, downloads: Any = None,
+                 page_headers: dict[str, str] | None = None) -> None:
         self.gateway = gateway
         self.site_dir = site_dir.resolve()
         self.blobs = blobs
         # Export files behind signed links (trainset.local.downloads); by default the
         # folder of $TRAINSET_HOME, looked up per request as the API does.
         self.downloads = downloads
+        # The page's security headers; `trainset run` lets the page PUT uploads to the S3
+        # stand-in (another origin) by naming it in the policy's connect-src.
+        self.page_headers = page_headers or LOCAL_PAGE_HEADERS
         self.read_timeout = read_timeout
         self.max_body = max_body
         self.closing = False
@@ -376,18 +380,25 @@ class _Handler(BaseHTTPRequestHandler):
         if ctype not in BLOB_TYPES:
             ctype = "application/octet-stream"
         self._send(200, data, {"Content-Type": ctype, "Cache-Control": "max-age=3600"},
-                   LOCAL_PAGE_HEADERS)
+                   self.server.page_headers)
 
     def _download(self, key: str) -> None:
         """An export file behind a signed, expiring link (``/files/<key>?expires&signature``),
         always as an attachment of bytes: a downloaded report never runs on this origin."""
         from urllib.parse import parse_qs
 
-        from trainset.local.downloads import local_export_files
+        from trainset.local.downloads import (
+            LocalUploadFiles,
+            local_export_files,
+            local_upload_files,
+        )
 
         query = parse_qs(self._query)
         expires, signature = query.get("expires", [""])[-1], query.get("signature", [""])[-1]
-        files = self.server.downloads or local_export_files()
+        if key.startswith(LocalUploadFiles.PREFIXES):  # an import's rejects file
+            files = local_upload_files()
+        else:
+            files = self.server.downloads or local_export_files()
         target = files.open(key, expires, signature)
         if target is None:
             self._send_json(HTTPStatus.NOT_FOUND, "not_found",
@@ -397,7 +408,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, target.read_bytes(), {
             "Content-Type": "application/octet-stream",
             "Content-Disposition": f'attachment; filename="{name}"',
-            "Cache-Control": "no-store"}, LOCAL_PAGE_HEADERS)
+            "Cache-Control": "no-store"}, self.server.page_headers)
 
     def _static(self, path: str) -> None:
         relative = unquote(path).lstrip("/") or "index.html"
@@ -417,7 +428,7 @@ class _Handler(BaseHTTPRequestHandler):
         if target.suffix == ".js":
             ctype = "text/javascript"
         self._send(200, data, {"Content-Type": ctype, "Cache-Control": "no-cache"},
-                   LOCAL_PAGE_HEADERS)
+                   self.server.page_headers)
 
     def _send_json(self, status: int, code: str, message: str,
                    headers: dict[str, str] | None = None) -> None:
