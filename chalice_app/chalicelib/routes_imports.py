@@ -43,17 +43,18 @@ def upload_target() -> Any:
     return regional_s3_blobs(imports_bucket())
 
 
-def rejects_files() -> Any:
-    """Where rejects files are, behind one adapter (size, download_url): the imports bucket
-    in AWS (presigned downloads); locally the folder the import runner copies them to, served
-    by the local server under signed links."""
+def rejects_files() -> tuple[Any, bool]:
+    """Where rejects files are, behind one adapter (size, download_url), and whether to
+    check that a file is there: the imports bucket in AWS (presigned downloads; no check, so
+    no call to S3); locally the folder the import runner copies them to, served by the local
+    server under signed links."""
     if os.environ.get("TRAINSET_IMPORT_STATE_MACHINE_ARN"):
         from trainset.blobs.s3 import s3_blobs
 
-        return s3_blobs(imports_bucket())
+        return s3_blobs(imports_bucket()), False
     from trainset.local.downloads import local_upload_files
 
-    return local_upload_files()
+    return local_upload_files(), True
 
 
 @endpoint(bp, BY_NAME["create_file_upload"])
@@ -82,4 +83,5 @@ def list_imports(request: Request, inputs: Inputs) -> Any:
 
     with services() as (store, _, _admin):
         require_manager(current_coder(request, store))
-        return newest(ImportStore(store.conn), rejects_files())
+        files, check = rejects_files()
+        return newest(ImportStore(store.conn), files, check_files=check)

@@ -1,5 +1,5 @@
 """The one trainset stack: network, database (with the API's RDS Proxy), Cognito, layers,
-migrations, images, the API, the export job and the coders' page.
+migrations, images, the export and import jobs, the API and the coders' page.
 
 Order matters for one reason: the page's CloudFront distribution is created before Cognito and
 the API, because its URL goes into the app client's callback/logout URLs and the API's CORS
@@ -24,6 +24,7 @@ from infra_cdk.constructs.auth import Auth
 from infra_cdk.constructs.database import PROXY_PORT, Database
 from infra_cdk.constructs.export_job import ExportJob
 from infra_cdk.constructs.images import Images
+from infra_cdk.constructs.import_job import ImportJob
 from infra_cdk.constructs.layers import Layers
 from infra_cdk.constructs.migrations import Migrations
 from infra_cdk.constructs.network import Network
@@ -177,6 +178,30 @@ class TrainsetStack(Stack):
         # The export tasks read the schema the migrations create.
         self.export_job.node.add_dependency(self.migrations)
 
+        import_sg = self.network.function_security_group(
+            self, "ImportJobSecurityGroup", description="trainset import job functions"
+        )
+        self.database.allow_from(import_sg, "PostgreSQL from the import job functions")
+        self.import_job = ImportJob(
+            self,
+            "ImportJob",
+            asl_path=paths.IMPORT_JOB_ASL,
+            handler_dir=paths.IMPORT_FUNCTION_DIR,
+            runtime=runtime,
+            layers=self.layers.all,
+            vpc=vpc,
+            subnets=self.network.app_subnets,
+            # The database, and S3 through the export job's gateway endpoint (its prefix list).
+            security_groups=[import_sg, self.export_job.s3_security_group],
+            db_secret=self.database.secret,
+            allowed_origin=allowed_origin,
+            log_retention_days=settings.log_retention_days,
+            removal_policy=settings.removal_policy,
+            name_suffix=self.retained_suffix,
+        )
+        # The import tasks write the schema the migrations create.
+        self.import_job.node.add_dependency(self.migrations)
+
         api_sg = self.network.function_security_group(
             self, "ApiSecurityGroup", description="trainset API function"
         )
@@ -200,6 +225,9 @@ class TrainsetStack(Stack):
                 "TRAINSET_EXPORT_STATE_MACHINE_ARN": (
                     self.export_job.state_machine.state_machine_arn
                 ),
+                # POST /uploads presigns PUTs here; the upload starts the import job.
+                "TRAINSET_IMPORTS_BUCKET": self.import_job.bucket.bucket_name,
+                "TRAINSET_IMPORT_STATE_MACHINE_ARN": self.import_job.state_machine_arn,
                 # Connect through the RDS Proxy: these override the secret's host and port.
                 "TRAINSET_DB_HOST": self.database.proxy_endpoint,
                 "TRAINSET_DB_PORT": str(PROXY_PORT),
@@ -218,6 +246,8 @@ class TrainsetStack(Stack):
         self.images.grant_api(self.api.role)
         # POST /exports starts an execution; the job routes describe them.
         self.export_job.grant_start(self.api.role)
+        # POST /uploads presigns PUTs under corpus/ and gold/; GET /imports, rejects downloads.
+        self.import_job.grant_api(self.api.role)
         # The API runs in the isolated app subnets: Step Functions through an interface
         # endpoint (private DNS, so boto3 needs no endpoint settings), open to the API only.
         self.states_endpoint = vpc.add_interface_endpoint(
@@ -263,6 +293,9 @@ class TrainsetStack(Stack):
         CfnOutput(
             self, "ExportStateMachineArn", value=self.export_job.state_machine.state_machine_arn
         )
+        CfnOutput(self, "ImportsBucket", value=self.import_job.bucket.bucket_name,
+                  description="corpus/ and gold/ uploads start the import job")
+        CfnOutput(self, "ImportStateMachineArn", value=self.import_job.state_machine_arn)
 
 
 def stack_id_suffix() -> str:

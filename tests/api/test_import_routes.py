@@ -173,7 +173,8 @@ def test_in_aws_uploads_are_regional_presigned_puts_and_rejects_presigned_downlo
         r = client.http.get("/imports", headers=auth(manager))
         forget_clients()
     (item,) = json.loads(r.body)["imports"]
-    assert item["status"] == "succeeded" and item["rejects"]["size"] == 10
+    # the API never calls S3 for the list (it runs where S3 is not reachable unless asked)
+    assert item["status"] == "succeeded" and item["rejects"]["size"] is None
     link = urlsplit(item["rejects"]["url"])
     assert link.netloc.startswith("team-imports.s3") and link.path.endswith(rejects_key)
     assert parse_qs(link.query)["response-content-disposition"] == [

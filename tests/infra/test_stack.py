@@ -94,10 +94,11 @@ def test_database_port_is_open_only_to_the_proxy_migrate_and_export(dev: Synthes
     proxy_sg = dev.logical_id(dev.stack.database.proxy_security_group)
     migrate_sg = dev.logical_id(dev.stack.node.find_child("MigrateSecurityGroup"))
     export_sg = dev.logical_id(dev.stack.node.find_child("ExportJobSecurityGroup"))
+    import_sg = dev.logical_id(dev.stack.node.find_child("ImportJobSecurityGroup"))
     instance_id, _ = only(dev.resources_of_type("AWS::RDS::DBInstance"))
     port = {"Fn::GetAtt": [instance_id, "Endpoint.Port"]}  # the instance's (5433)
     assert ingress_sources(dev, db_sg) == {
-        sg: (port, port) for sg in (proxy_sg, migrate_sg, export_sg)}
+        sg: (port, port) for sg in (proxy_sg, migrate_sg, export_sg, import_sg)}
     db_group = dev.resources[db_sg]["Properties"]
     assert "SecurityGroupIngress" not in db_group  # no inline (CIDR) ingress at all
 

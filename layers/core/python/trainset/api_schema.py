@@ -416,8 +416,8 @@ IMPORTS = {"type": "object", "required": ["imports", "limits"], "properties": {
             "rejected": _COUNT, "posts_created": _COUNT}},
         "rejects": {"type": "object", "nullable": True, "description": "The rejects file (file, "
                     "line, reason, id, raw) with a short-lived download link, when rows were "
-                    "rejected", "properties": {"key": {"type": "string"},
-                                               "size": {"type": "integer"},
+                    "rejected", "properties": {"key": {"type": "string"}, "rows": _COUNT,
+                                               "size": {"type": "integer", "nullable": True},
                                                "url": {"type": "string"}}},
         "created_at": {"type": "string", "nullable": True},
         "started_at": {"type": "string", "nullable": True},

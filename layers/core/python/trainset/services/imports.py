@@ -465,18 +465,21 @@ def failure_step(store: Any, event: Mapping[str, Any]) -> dict[str, Any]:
 # ---- what managers see (GET /imports) --------------------------------------------------------
 
 
-def list_imports(store: Any, files: Any, limit: int = LIST_LIMIT) -> dict[str, Any]:
+def list_imports(store: Any, files: Any, limit: int = LIST_LIMIT,
+                 check_files: bool = False) -> dict[str, Any]:
     """The newest imports with progress, counts and, when rows were rejected, a download
     link to the rejects file (``files``: presigned S3 URLs in AWS, signed /files/ links
-    locally)."""
+    locally). A finished import's rejects file exists (the job wrote it before it recorded
+    the import as finished); with ``check_files`` (locally, where the file is copied out of
+    the stand-in just after) a link is given only once the file is there, with its size."""
     out = []
     for row in store.newest(limit):
         rejects = None
         if row["rejects_key"]:
-            size = files.size(row["rejects_key"])
-            if size is not None:
-                rejects = {"key": row["rejects_key"], "size": size,
-                           "url": files.download_url(row["rejects_key"])}
+            size = files.size(row["rejects_key"]) if check_files else None
+            if size is not None or not check_files:
+                rejects = {"key": row["rejects_key"], "rows": int(row["rejected"]),
+                           "size": size, "url": files.download_url(row["rejects_key"])}
         running = row["status"] in ("planning", "importing", "finishing")
         out.append({
             "id": row["id"], "kind": row["kind"], "purpose": row["purpose"],
