@@ -36,29 +36,73 @@ def python_version(runtime_name: str) -> str:
     return runtime_name.removeprefix("python")
 
 
+# The AWS SDK the Lambda Python runtime ships (and urllib3, which only the SDK uses here). A layer
+# must not carry its own copy: layers come before the runtime's packages on sys.path, so a copy
+# would shadow the SDK the runtime keeps patched (AWS warns of exactly this for urllib3), and
+# botocore alone is ~30 MB of a layer's 250 MB.
+RUNTIME_SDK = ("boto3", "botocore", "s3transfer", "urllib3")
+
+
+class LayerContentError(RuntimeError):
+    """A layer build installed something a layer must not ship."""
+
+
+def pip_layer_command(requirements: Path, target: Path, python_version: str) -> list[str]:
+    """The pip command that fills a layer's `python/` folder from a requirements file.
+
+    Binary wheels for the Lambda platform only, and `--no-deps`: the requirements file pins
+    every package the layer ships, transitive ones included, and nothing else gets in. So a
+    dependency the runtime provides (botocore, for aws-xray-sdk) is left to the runtime. The
+    packaging tests (tests/packaging) check that each file's pins satisfy one another with the
+    runtime's SDK, install them with this very command and import every function from them."""
+    return [
+        sys.executable, "-m", "pip", "install",
+        "--requirement", str(requirements),
+        "--target", str(target),
+        "--platform", PIP_PLATFORM,
+        "--implementation", "cp",
+        "--python-version", python_version,
+        "--only-binary=:all:",
+        "--no-deps",
+        "--no-compile",
+        "--disable-pip-version-check",
+        "--quiet",
+    ]  # fmt: skip
+
+
+def runtime_sdk_in(folder: Path) -> list[str]:
+    """The RUNTIME_SDK packages (import names) or distributions installed in `folder`."""
+    found = []
+    for name in RUNTIME_SDK:
+        if (folder / name).exists() or (folder / f"{name}.py").exists() or any(
+            folder.glob(f"{name}-*.dist-info")
+        ):
+            found.append(name)
+    return found
+
+
 @jsii.implements(ILocalBundling)
 class PipLayerBundler:
     """`pip install -r requirements.txt` into `<output>/python/` for the Lambda platform
-    (binary wheels only), i.e. a layer whose packages are on the functions' sys.path."""
+    (binary wheels only, no dependency resolution: see `pip_layer_command`), i.e. a layer whose
+    packages are on the functions' sys.path. Refuses a layer that would ship the runtime's SDK."""
 
     def __init__(self, requirements: Path, python_version: str) -> None:
         self._requirements = requirements
         self._python_version = python_version
 
     def try_bundle(self, output_dir: str, *_args: Any, **_options: Any) -> bool:
-        command = [
-            sys.executable, "-m", "pip", "install",
-            "--requirement", str(self._requirements),
-            "--target", str(Path(output_dir) / "python"),
-            "--platform", PIP_PLATFORM,
-            "--implementation", "cp",
-            "--python-version", self._python_version,
-            "--only-binary=:all:",
-            "--no-compile",
-            "--disable-pip-version-check",
-            "--quiet",
-        ]  # fmt: skip
-        subprocess.run(command, check=True)
+        target = Path(output_dir) / "python"
+        subprocess.run(
+            pip_layer_command(self._requirements, target, self._python_version), check=True
+        )
+        shipped = runtime_sdk_in(target)
+        if shipped:
+            raise LayerContentError(
+                f"{self._requirements} puts {', '.join(shipped)} into a layer; the Lambda "
+                "runtime provides the AWS SDK, and a copy in a layer would shadow it: remove "
+                "it from the requirements file"
+            )
         return True
 
 

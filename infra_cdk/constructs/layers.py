@@ -2,7 +2,11 @@
 
 - core: `layers/core/` as is; its `python/trainset/` package lands on sys.path (/opt/python).
 - deps: the pinned third-party packages of `layers/deps/requirements.txt`, installed by pip for
-  the Lambda platform at synth time (local bundling, no Docker).
+  the Lambda platform at synth time (local bundling, no Docker), exactly the pinned set
+  (`--no-deps`): boto3/botocore come from the Lambda runtime, never from a layer.
+
+tests/packaging builds both (the deps layer with the same pip command) into a clean folder and
+imports and calls every function that uses them from there, with nothing else on sys.path.
 """
 
 from __future__ import annotations
