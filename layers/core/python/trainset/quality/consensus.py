@@ -34,9 +34,6 @@ import numpy as np
 RATE_PRIOR_RIGHT = 4.0
 RATE_PRIOR_WRONG = 1.0
 CLASS_PRIOR = 1.0
-# Prior rate of picking an option of a conditional question whose condition does not hold
-# (an age for a post with no child): some picks are made, but not most.
-NOISE_PRIOR = 0.15
 
 
 @dataclass(frozen=True)
@@ -296,7 +293,11 @@ def gate_evidence(data: Encoded, parents: ParentUnits, posterior: np.ndarray,
     by_kind_picks = picks.reshape(data.n_coders, data.n_kinds).sum(axis=0)
     by_kind_total = total.reshape(data.n_coders, data.n_kinds).sum(axis=0)
     strength = RATE_PRIOR_RIGHT + RATE_PRIOR_WRONG
-    pooled = (by_kind_picks + NOISE_PRIOR * strength) / (by_kind_total + strength)
+    # With few posts that lack the condition, stray picks are assumed to look like picks in
+    # general (each option at its overall rate): then the ages say nothing about the gate.
+    overall = ((np.bincount(data.unit_kind[data.unit[said_yes]], minlength=data.n_kinds) + 1.0)
+               / (np.bincount(data.unit_kind[data.unit], minlength=data.n_kinds) + 2.0))
+    pooled = (by_kind_picks + overall * strength) / (by_kind_total + strength)
     noise = np.clip((picks + np.tile(pooled, data.n_coders) * strength) / (total + strength),
                     1e-4, 1 - 1e-4)
 
