@@ -1,5 +1,6 @@
 // The manager view: progress per family; coders with their practice evidence (certify, revoke
-// and release with confirmation; a fresh token locally); campaigns (allocation preview before
+// and release with confirmation; a fresh token locally); corpus and gold uploads (straight to
+// storage with a presigned URL) and their imports; campaigns (allocation preview before
 // drawing, progress per keyword, estimates); the latest quality run; review of posts by
 // consensus confidence with adjudication; exports with thresholds and download links.
 // Everything comes from the API; charts are our own SVG (charts.js).
@@ -26,8 +27,15 @@ function bytes(n) {
   if (n === null || n === undefined) return "";
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  if (n < 1024 * 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  return `${(n / 1024 / 1024 / 1024).toFixed(1)} GiB`;
 }
+
+const count = (n) => (n === null || n === undefined ? "" : Number(n).toLocaleString("en"));
+const IMPORT_STATUS = {
+  waiting: "waiting for the file", planning: "planning batches", importing: "importing",
+  finishing: "merging rejects", succeeded: "done", failed: "failed",
+};
 
 // A label's answers in one line: "question: yes; other question: option, option".
 export function answersText(answers) {
@@ -95,6 +103,9 @@ export class ManagerView {
     this.detail = null; // the post shown in detail: {post_id, family}
     this.adjudicateForm = null;
     this.exportPolls = 0;
+    this.importTimer = null;
+    this.importPolls = 0;
+    this.uploaded = new Set(); // imports whose files this page sent (watched until they end)
     this.bind();
   }
 
@@ -117,13 +128,17 @@ export class ManagerView {
     $("btn-review-more").addEventListener("click", () => this.listReview(this.review.next));
     $("form-adjudicate").addEventListener("submit", (event) => { event.preventDefault(); this.adjudicate(); });
     $("form-export").addEventListener("submit", (event) => { event.preventDefault(); this.startExport(); });
+    $("form-upload").addEventListener("submit", (event) => { event.preventDefault(); this.upload(); });
+    $("upload-kind").addEventListener("change", () => this.syncPurpose());
   }
 
   async load() {
     status("manager-error", "");
     try {
-      const [progress, campaigns, exports] = await Promise.all([
-        this.api.get("/progress"), this.api.get("/campaigns"), this.api.get("/exports")]);
+      const [progress, campaigns, exports, imports] = await Promise.all([
+        this.api.get("/progress"), this.api.get("/campaigns"), this.api.get("/exports"),
+        this.api.get("/imports")]);
+      this.renderImports(imports);
       this.renderFamilies(progress.families);
       this.coders = progress.coders;
       this.renderCoders(progress.coders);
@@ -567,6 +582,114 @@ export class ManagerView {
         (err.details || []).map((x) => ({ ...x, field: String(x.field).replace(/^(body\.)?answers\./, "") })));
       this.toast(`Not adjudicated: ${failure(err)}`, "error");
     }
+  }
+
+  // ---- uploads and imports ----------------------------------------------------------------
+
+  syncPurpose() {
+    $("upload-purpose").disabled = $("upload-kind").value !== "gold";
+  }
+
+  // Ask the API for a presigned URL, then send the file straight to storage with it; the
+  // upload starts the import job, which the list below follows.
+  async upload() {
+    const file = $("upload-file").files[0];
+    if (!file) {
+      status("upload-status", "Choose a file to upload first.");
+      $("upload-file").focus();
+      return;
+    }
+    const kind = $("upload-kind").value;
+    const request = { kind, filename: file.name, size: file.size };
+    if (kind === "gold") request.purpose = $("upload-purpose").value;
+    $("btn-upload").disabled = true;
+    status("upload-status", `Preparing the upload of ${file.name}…`);
+    try {
+      const upload = await this.api.post("/uploads", request);
+      status("upload-status", `Uploading ${file.name} (${bytes(file.size)})…`);
+      let response;
+      try {
+        response = await fetch(upload.url, { method: upload.method, headers: upload.headers, body: file });
+      } catch {
+        throw new Error("the storage could not be reached");
+      }
+      if (!response.ok) throw new Error(`the storage refused it (status ${response.status})`);
+      this.uploaded.add(upload.import_id);
+      status("upload-status", `${file.name} is uploaded; its import starts in a moment (below).`);
+      $("form-upload").reset();
+      this.syncPurpose();
+      this.watchImports();
+    } catch (err) {
+      status("upload-status", `${file.name} was not uploaded: ${err instanceof ApiError ? failure(err) : err.message}`);
+    } finally {
+      $("btn-upload").disabled = false;
+    }
+  }
+
+  // Follow the imports while any of them runs, or waits for a file this page sent, or has its
+  // rejects file on the way (locally it is copied out of the S3 stand-in just after the end).
+  watchImports() {
+    this.importPolls = 0;
+    if (this.importTimer) return;
+    const tick = async () => {
+      this.importTimer = null;
+      let data = null;
+      try {
+        data = await this.api.get("/imports");
+        this.renderImports(data);
+      } catch (err) {
+        status("upload-status", `The imports could not be listed (${describe(err)}); retrying…`);
+      }
+      const busy = !data || data.imports.some((i) => i.running
+        || (i.status === "waiting" && this.uploaded.has(i.id))
+        || (i.status === "succeeded" && i.counts.rejected && !i.rejects));
+      this.importPolls += 1;
+      if (busy && this.importPolls < 2400) this.importTimer = setTimeout(tick, 1500);
+    };
+    this.importTimer = setTimeout(tick, 500);
+  }
+
+  renderImports(data) {
+    if (data.limits) {
+      $("import-limit-corpus").textContent = bytes(data.limits.corpus);
+      $("import-limit-gold").textContent = bytes(data.limits.gold);
+    }
+    const body = document.querySelector("#import-list tbody");
+    if (!data.imports.length) {
+      body.replaceChildren(el("tr", {}, el("td", { colspan: "9", class: "muted", text: "No uploads yet." })));
+      return;
+    }
+    body.replaceChildren(...data.imports.map((i) => {
+      const p = i.progress;
+      let progress = "";
+      if (p.batches) {
+        progress = `batches ${p.batches_done} of ${p.batches}`;
+        if (p.rows_total !== null) progress += `, rows ${count(p.rows_done)} of ${count(p.rows_total)}`;
+      }
+      const state = el("td", { "data-status": i.status, text: IMPORT_STATUS[i.status] || i.status });
+      if (i.error) state.append(el("br"), el("span", { class: "error", text: i.error }));
+      const rejects = el("td");
+      if (i.rejects) {
+        const name = i.rejects.key.split("/").pop();
+        const text = `${count(i.rejects.rows)} rejected row${i.rejects.rows === 1 ? "" : "s"}`;
+        rejects.append(el("a", { href: i.rejects.url, download: name, "data-rejects": i.id,
+          text, "aria-label": `${text} of ${i.filename}` }));
+      } else if (i.counts.rejected) {
+        rejects.append(el("span", { class: "muted", text: "preparing…" }));
+      }
+      const c = i.counts;
+      const done = i.status === "succeeded";
+      return el("tr", { "data-import": i.id },
+        el("th", { scope: "row", text: `${i.filename} (${bytes(i.size)})` }),
+        el("td", { text: i.kind === "gold" ? `gold, ${i.purpose || "no purpose"}` : "corpus" }),
+        state, el("td", { text: progress }),
+        el("td", { "data-count": "inserted", text: done ? count(c.inserted) : "" }),
+        el("td", { "data-count": "updated", text: done ? count(c.updated) : "" }),
+        el("td", { "data-count": "unchanged", text: done ? count(c.unchanged) : "" }),
+        el("td", { "data-count": "rejected", text: done ? count(c.rejected) : "" }),
+        rejects);
+    }));
+    if (data.imports.some((i) => i.running) && !this.importTimer) this.watchImports();
   }
 
   // ---- exports ------------------------------------------------------------------------------
