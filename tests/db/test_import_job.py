@@ -198,3 +198,17 @@ def test_a_file_that_cannot_be_imported_fails_with_the_reason(local, db):
     assert row["status"] == "failed"
     assert "no-text.csv: no 'text' column" in row["error"]
     assert db.run("SELECT count(*) FROM posts")[0][0] == 0
+
+
+def test_parquet_without_pyarrow_where_the_job_runs_fails_saying_so(local, db, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *rest: None if name == "pyarrow" else real(name, *rest))
+    key = "corpus/manual/posts.parquet"
+    put(local, key, b"PAR1 not really")
+    assert local.wait_idle(60)
+    row = the_import(db, key)
+    assert row["status"] == "failed"
+    assert "posts.parquet: Parquet files need pyarrow" in row["error"]

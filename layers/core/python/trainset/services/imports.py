@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -262,6 +263,9 @@ def plan_step(store: Any, files: Any, event: Mapping[str, Any], *, workdir: Path
     if fmt is None:
         raise ImportFailed(f"{row['filename']}: unknown file type; use .csv, .jsonl or "
                            ".parquet")
+    if fmt == "parquet" and importlib.util.find_spec("pyarrow") is None:
+        raise ImportFailed(f"{row['filename']}: Parquet files need pyarrow where the import "
+                           "job runs, and it is not installed there; upload CSV or JSONL")
     stored = files.size(key)
     if stored is None:
         raise ImportFailed(f"{key} is not in the bucket (deleted since it was uploaded?)")
