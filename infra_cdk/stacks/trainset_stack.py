@@ -13,7 +13,9 @@ from pathlib import Path
 
 from aws_cdk import Aws, CfnOutput, Fn, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra_cdk import paths
@@ -29,6 +31,7 @@ from infra_cdk.constructs.layers import Layers
 from infra_cdk.constructs.migrations import Migrations
 from infra_cdk.constructs.network import Network
 from infra_cdk.constructs.site import Site
+from infra_cdk.nag import acknowledge
 
 
 class TrainsetStack(Stack):
@@ -225,6 +228,8 @@ class TrainsetStack(Stack):
                 "TRAINSET_EXPORT_STATE_MACHINE_ARN": (
                     self.export_job.state_machine.state_machine_arn
                 ),
+                # GET /exports/{id} lists a finished job's files and presigns their downloads.
+                "TRAINSET_EXPORTS_BUCKET": self.export_job.bucket.bucket_name,
                 # POST /uploads presigns PUTs here; the upload starts the import job.
                 "TRAINSET_IMPORTS_BUCKET": self.import_job.bucket.bucket_name,
                 "TRAINSET_IMPORT_STATE_MACHINE_ARN": self.import_job.state_machine_arn,
@@ -248,6 +253,16 @@ class TrainsetStack(Stack):
         self.export_job.grant_start(self.api.role)
         # POST /uploads presigns PUTs under corpus/ and gold/; GET /imports, rejects downloads.
         self.import_job.grant_api(self.api.role)
+        # GET /exports/{id}: list a finished job's files (their sizes) and presign downloads;
+        # S3 through the gateway endpoint, as the export tasks reach it.
+        self.api_export_downloads = export_downloads_policy(
+            self, self.export_job.bucket, self.api.role)
+        api_sg.add_egress_rule(
+            ec2.Peer.prefix_list(
+                self.export_job.s3_prefix_list.get_response_field("PrefixLists.0.PrefixListId")),
+            ec2.Port.tcp(443),
+            "HTTPS from the API function to S3 (export files) through the gateway endpoint",
+        )
         # The API runs in the isolated app subnets: Step Functions through an interface
         # endpoint (private DNS, so boto3 needs no endpoint settings), open to the API only.
         self.states_endpoint = vpc.add_interface_endpoint(
@@ -296,6 +311,35 @@ class TrainsetStack(Stack):
         CfnOutput(self, "ImportsBucket", value=self.import_job.bucket.bucket_name,
                   description="corpus/ and gold/ uploads start the import job")
         CfnOutput(self, "ImportStateMachineArn", value=self.import_job.state_machine_arn)
+
+
+def export_downloads_policy(scope: Construct, bucket: s3.IBucket, role: iam.IRole) -> iam.Policy:
+    """Let ``role`` list ``exports/`` and read (so presign) the objects under it, nothing else."""
+    policy = iam.Policy(
+        scope,
+        "ApiExportDownloads",
+        roles=[role],
+        statements=[
+            iam.PolicyStatement(
+                sid="ListExportFiles", actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": ["exports/*"]}},
+            ),
+            iam.PolicyStatement(
+                sid="ReadExportFiles", actions=["s3:GetObject"],
+                resources=[bucket.arn_for_objects("exports/*")],
+            ),
+        ],
+    )
+    bucket_id = Stack.of(scope).resolve(bucket.node.default_child.logical_id)
+    acknowledge(
+        policy,
+        f"IAM5[Resource::<{bucket_id}.Arn>/exports/*]",
+        "The API reads export files under exports/ only (sizes, presigned downloads); keys "
+        "there are exports/<job id>/<family>/..., generated per job, so a prefix is the "
+        "narrowest grant possible.",
+    )
+    return policy
 
 
 def stack_id_suffix() -> str:

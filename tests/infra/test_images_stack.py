@@ -37,9 +37,10 @@ def role_statements(synth: Synthesized, role_id: str) -> list[dict[str, Any]]:
 
 def s3_grants(synth: Synthesized, role_id: str) -> dict[str, set[str]]:
     """S3 action -> the object prefixes (``uploads/``) of the images bucket it is granted on
-    (grants on the import job's bucket are tested with the import job)."""
+    (grants on the import and export jobs' buckets are tested with those jobs)."""
     bucket = synth.logical_id(synth.stack.images.bucket)
-    other = {"Fn::GetAtt": [synth.logical_id(synth.stack.import_job.bucket), "Arn"]}
+    others = [{"Fn::GetAtt": [synth.logical_id(b), "Arn"]}
+              for b in (synth.stack.import_job.bucket, synth.stack.export_job.bucket)]
     grants: dict[str, set[str]] = {}
     for statement in role_statements(synth, role_id):
         actions = [a for a in as_list(statement["Action"]) if a.startswith("s3:")]
@@ -47,8 +48,10 @@ def s3_grants(synth: Synthesized, role_id: str) -> dict[str, set[str]]:
             continue
         assert statement["Effect"] == "Allow"
         for resource in as_list(statement["Resource"]):
+            if resource in others:  # a whole other bucket (listing)
+                continue
             parts = resource["Fn::Join"][1]
-            if parts[0] == other:
+            if parts[0] in others:
                 continue
             assert parts[0] == {"Fn::GetAtt": [bucket, "Arn"]}, resource  # this bucket only
             prefix = parts[1]

@@ -37,6 +37,9 @@ def s3_grants(synth: Synthesized, role_id: str) -> set[tuple[str, str, str]]:
     for statement in role_statements(synth, role_id):
         actions = [a for a in as_list(statement["Action"]) if a.startswith("s3:")]
         for resource in as_list(statement["Resource"]) if actions else []:
+            if "Fn::Join" not in resource:  # a whole bucket (listing)
+                found |= {(a, resource["Fn::GetAtt"][0], "") for a in actions}
+                continue
             parts = resource["Fn::Join"][1]
             found |= {(a, parts[0]["Fn::GetAtt"][0], parts[1]) for a in actions}
     return found

@@ -308,6 +308,31 @@ def test_api_role_reads_only_the_db_secret(dev: Synthesized) -> None:
     assert logs and all(s["Resource"] != "*" and "arn:*" not in str(s["Resource"]) for s in logs)
 
 
+def test_api_lists_and_presigns_export_files_and_reaches_s3(dev: Synthesized) -> None:
+    """GET /exports/{id} lists a finished job's files in the exports bucket (sizes) and
+    presigns their downloads: the bucket in its environment, list/read under exports/ only, and
+    HTTPS to S3's prefix list (the gateway endpoint) from its isolated subnets."""
+    bucket = dev.logical_id(dev.stack.export_job.bucket)
+    variables = dev.resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert variables["TRAINSET_EXPORTS_BUCKET"] == {"Ref": bucket}
+    policy = dev.resources[dev.logical_id(dev.stack.api_export_downloads)]["Properties"]
+    assert policy["Roles"] == [{"Ref": "DefaultRole"}]
+    by_sid = {s["Sid"]: s for s in statements(policy["PolicyDocument"])}
+    assert by_sid["ListExportFiles"]["Action"] == "s3:ListBucket"
+    assert by_sid["ListExportFiles"]["Resource"] == {"Fn::GetAtt": [bucket, "Arn"]}
+    assert by_sid["ListExportFiles"]["Condition"] == {
+        "StringLike": {"s3:prefix": ["exports/*"]}}
+    assert by_sid["ReadExportFiles"]["Action"] == "s3:GetObject"
+    assert by_sid["ReadExportFiles"]["Resource"] == {
+        "Fn::Join": ["", [{"Fn::GetAtt": [bucket, "Arn"]}, "/exports/*"]]}
+    api_sg = dev.logical_id(dev.stack.node.find_child("ApiSecurityGroup"))
+    prefix_list = dev.logical_id(dev.stack.export_job.s3_prefix_list.node.default_child)
+    egress = [r["Properties"] for r in dev.resources_of_type("AWS::EC2::SecurityGroupEgress")
+              .values() if r["Properties"]["GroupId"] == {"Fn::GetAtt": [api_sg, "GroupId"]}]
+    assert [(e["FromPort"], e["ToPort"]) for e in egress if "DestinationPrefixListId" in e
+            and prefix_list in json.dumps(e["DestinationPrefixListId"])] == [(443, 443)]
+
+
 def suppressed_on(synth: Synthesized, rule: str) -> set[str]:
     """Construct paths on which cdk-nag found `rule` and an acknowledgment suppressed it."""
     return {
