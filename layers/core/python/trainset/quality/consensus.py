@@ -34,6 +34,9 @@ import numpy as np
 RATE_PRIOR_RIGHT = 4.0
 RATE_PRIOR_WRONG = 1.0
 CLASS_PRIOR = 1.0
+# Answers (weighted by 1 - P(condition)) to an option on posts without its condition before
+# the option's picks may speak for or against the condition (``gate_evidence``).
+MIN_STRAY_ANSWERS = 20.0
 
 
 @dataclass(frozen=True)
@@ -282,7 +285,9 @@ def gate_evidence(data: Encoded, parents: ParentUnits, posterior: np.ndarray,
     """Per gate unit, the log-likelihood ratio of its conditional options' answers under
     "the condition holds" (each option true at its prior, answered at the coder's rates)
     against "it does not" (each pick at the rate that coder picks it on posts without it,
-    weighted by 1 - P(condition), shrunk toward all coders' rate)."""
+    weighted by 1 - P(condition), shrunk toward all coders' rate). An option speaks only once
+    the answers on posts without the condition amount to ``MIN_STRAY_ANSWERS``: with fewer,
+    neither its stray-pick rate nor its prior is known well enough to tell the two apart."""
     said_yes = data.value
     asked = parents.asked(posterior)
     cell = data.cell
@@ -307,7 +312,8 @@ def gate_evidence(data: Encoded, parents: ParentUnits, posterior: np.ndarray,
 
     p = prior[data.unit_kind]
     held = np.logaddexp(np.log(p) + log_likelihood(sens), np.log(1 - p) + log_likelihood(1 - spec))
-    ratio = (held - log_likelihood(noise))[parents.child[parents.single]]
+    known = (by_kind_total >= MIN_STRAY_ANSWERS)[data.unit_kind]
+    ratio = np.where(known, held - log_likelihood(noise), 0.0)[parents.child[parents.single]]
     out = np.zeros(data.n_units)
     np.add.at(out, parents.parent[parents.single],
               np.where(parents.negate[parents.single], -ratio, ratio))
