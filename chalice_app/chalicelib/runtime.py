@@ -64,10 +64,13 @@ def settings() -> LabelingSettings:
 
 
 def _default_image_url():
-    """Presigned S3 URLs when an images bucket is configured (in AWS), else no image URLs."""
+    """Presigned S3 URLs when an images bucket is configured (in AWS), else no image URLs.
+    Signed for the region's own endpoint: the page's Content-Security-Policy allows images
+    from ``*.s3.<region>.amazonaws.com`` (boto3 would otherwise sign ``<bucket>.s3.amazonaws
+    .com``, which it refuses)."""
     bucket = os.environ.get("TRAINSET_IMAGES_BUCKET")
     if not bucket:
         return lambda key: None
-    from trainset.blobs.s3 import s3_blobs
+    from trainset.blobs.s3 import regional_s3_blobs
 
-    return s3_blobs(bucket).url
+    return regional_s3_blobs(bucket).url

@@ -88,3 +88,23 @@ def test_file_names_are_made_safe():
     assert routes_images.safe_name("C:\\photos\\kid 1.png") == "kid-1.png"
     assert routes_images.safe_name("...") == "image"
     assert len(routes_images.safe_name("x" * 500 + ".jpg")) == 100
+
+
+def test_image_links_in_aws_are_signed_for_the_origin_the_page_may_load(monkeypatch):
+    """The deployed page's CSP allows images from https://*.s3.<region>.amazonaws.com only."""
+    from urllib.parse import urlsplit
+
+    from chalicelib import runtime
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("TRAINSET_IMAGES_BUCKET", BUCKET)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    forget_clients()
+    try:
+        url = urlsplit(runtime._default_image_url()("uploads/ab/photo.jpg"))
+    finally:
+        forget_clients()
+    assert url.scheme == "https" and url.netloc == f"{BUCKET}.s3.eu-west-1.amazonaws.com"
+    assert url.path == "/uploads/ab/photo.jpg" and "X-Amz-Signature" in url.query
