@@ -16,10 +16,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from itertools import chain
+from operator import methodcaller
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainset import codebook
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # The study's order of each family's author statistics, by study-layout slot name.
 USER_STATS: dict[str, tuple[str, ...]] = {
@@ -56,6 +61,55 @@ def user_stats(family: str,
         shares = [(totals[author][k] - int(own[slot])) / others for k, slot in enumerate(picks)]
         out[str(row["post_id"])] = (shares, others)
     return out
+
+
+def user_stats_columns(family: str, rows: Sequence[Mapping[str, Any]],
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """``user_stats`` for each row as arrays: shares (N, statistics) and other posts (N,),
+    the same figures computed with numpy (each row's own figures; ``user_stats`` keys them
+    by post id)."""
+    import numpy as np
+
+    slots = [s.name for s in codebook.family(family).study_slots]
+    picks = [slots.index(name) for name in USER_STATS[family]]
+    n = len(rows)
+    authors = list(map(methodcaller("get", "author"), rows))
+    if not any(authors):  # nobody's other posts: zeros
+        return np.zeros((n, len(picks)), np.float64), np.zeros(n, np.int64)
+    lists = [row["study_labels"] for row in rows]
+    if n and set(map(len, lists)) != {len(slots)}:  # not one label per slot: row by row
+        stats = user_stats(family, rows)
+        per_row = [stats[str(row["post_id"])] for row in rows]
+        return (np.array([s for s, _ in per_row], np.float64).reshape(n, len(picks)),
+                np.array([o for _, o in per_row], np.int64))
+    labels = np.fromiter(chain.from_iterable(lists), np.int64, count=n * len(slots))
+    own = labels.reshape(n, len(slots))[:, picks]
+    codes: dict[Any, int] = {}
+    author = np.fromiter((codes.setdefault(a, len(codes)) if a else -1 for a in authors),
+                         np.int64, count=n)
+    known = author >= 0
+    counts = np.bincount(author[known], minlength=len(codes) + 1)  # never empty
+    totals = np.zeros((len(codes), len(picks)), np.int64)
+    np.add.at(totals, author[known], own[known])
+    others = np.where(known, counts[np.maximum(author, 0)] - 1, 0)
+    shares = np.zeros((n, len(picks)), np.float64)
+    has = others > 0
+    shares[has] = (totals[author[has]] - own[has]) / others[has][:, None]
+    return shares, np.where(has, others, 0)
+
+
+def vector_columns(vectors: Mapping[str, Sequence[float]], size: int,
+                   rows: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's author vector (N, size), zeros where the author has none, and the mask
+    (N,) saying which rows had one (joined by ``str(author)``, as the records always were)."""
+    import numpy as np
+
+    found = [vectors.get(str(row.get("author"))) for row in rows]
+    mask = np.fromiter((v is not None for v in found), bool, count=len(found))
+    matrix = np.zeros((len(found), size), np.float64)
+    if mask.any():
+        matrix[mask] = np.array([v for v in found if v is not None], np.float64)
+    return matrix, mask
 
 
 class VectorFileError(ValueError):

@@ -11,6 +11,11 @@ Splits are decided by a hash of the post id, so a post never changes split betwe
 as data grows, and every label is split in the same proportions in expectation (the manifest
 shows the counts). Shards are named ``family-split-00000-of-000NN.tfrecord``; after writing,
 every shard is read back with ``tf.data`` and every record parsed.
+
+Records are built a batch at a time from columns (``post_records``;
+``trainset.export.columns`` and ``wire``), byte for byte what the per-row ``post_example``
+gives, which stays as the reference. An export builds and writes split by split, and each
+shard is verified on a worker thread while the next split is built (``ShardWriter``).
 """
 
 from __future__ import annotations
@@ -19,16 +24,24 @@ import hashlib
 import io
 import json
 import math
+import os
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainset import __version__, codebook
 from trainset.export import author_features
 from trainset.text import file_sha256
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from trainset.export.columns import AuthorColumns
 
 SPLITS = ("train", "validation", "test")
 FACE_AGES = ("baby", "toddler", "elementary", "middle", "high", "adult", "none")
@@ -66,6 +79,32 @@ def split_of(post_id: str, fractions: Sequence[float] = (0.8, 0.1, 0.1),
         if u < edge:
             return name
     return SPLITS[-1]
+
+
+def split_indices(post_ids: Sequence[str | bytes], fractions: Sequence[float] = (0.8, 0.1, 0.1),
+                  salt: str = "trainset-split-v1") -> np.ndarray:
+    """Each post's split as an index into ``SPLITS``: ``split_of`` for a batch, with the
+    hash per post and the rest in numpy (the same float, compared with the same edges)."""
+    import numpy as np
+
+    base = hashlib.sha256(f"{salt}:".encode())
+
+    def digest(post_id: str | bytes) -> bytes:  # bytes: the id's UTF-8
+        h = base.copy()
+        h.update(post_id.encode() if isinstance(post_id, str) else post_id)
+        return h.digest()
+
+    first = np.frombuffer(b"".join(map(digest, post_ids)), ">u8").reshape(-1, 4)[:, 0]
+    u = first.astype(np.float64) / 2.0**64  # correctly rounded, as int / 2**64 is
+    out = np.full(len(post_ids), len(SPLITS) - 1, np.int64)
+    edges = []
+    edge = 0.0
+    for _, share in zip(SPLITS, fractions, strict=True):
+        edge += share
+        edges.append(edge)
+    for index in reversed(range(len(SPLITS))):
+        out[u < edges[index]] = index
+    return out
 
 
 def _tf() -> Any:
@@ -271,6 +310,34 @@ def post_example(row: Mapping[str, Any], image: bytes | None, images: bool,
     return _example(features)
 
 
+def post_records(rows: Sequence[Mapping[str, Any]], gate: str, *,
+                 images: Sequence[bytes | None] | None = None,
+                 tokens: Sequence[tuple[list[int], list[int]]] | None = None,
+                 authors: AuthorColumns | None = None) -> list[bytes]:
+    """A batch of post records: ``post_example`` for each row, built from columns
+    (``trainset.export.columns``). ``images`` (one per row, None where a post has none;
+    None for the batch: no image features), ``tokens`` and ``authors`` are per row. A
+    batch that does not fit columns is built row by row: the bytes are the same."""
+    from trainset.export.columns import IrregularRows, PostColumns
+
+    try:
+        return PostColumns.from_rows(rows, images=images, tokens=tokens,
+                                     authors=authors).records(gate)
+    except IrregularRows:
+        pass
+    out = []
+    for i, row in enumerate(rows):
+        author = None
+        if authors is not None:
+            vector = authors.vectors[i].tolist() if authors.vectors is not None else None
+            author = AuthorFeatures(authors.stats[i].tolist(), int(authors.other_posts[i]),
+                                    vector, bool(vector is not None and authors.has_vector[i]))
+        out.append(post_example(row, images[i] if images is not None else None,
+                                images is not None, tokens[i] if tokens is not None else None,
+                                gate, author))
+    return out
+
+
 @dataclass(frozen=True)
 class AuthorFeatures:
     """A post's author features (``trainset.export.author_features``)."""
@@ -308,71 +375,270 @@ def face_example(post_id: str, crop: bytes, box: Sequence[int], confidence: floa
     return _example(features)
 
 
-@dataclass
-class SplitRecords:
-    records: list[bytes] = field(default_factory=list)
-    label_counts: list[int] = field(default_factory=list)
-    detail_counts: list[int] = field(default_factory=list)
-
-
 def shard_names(prefix: str, split: str, count: int) -> list[str]:
     return [f"{prefix}-{split}-{i:05d}-of-{count:05d}.tfrecord" for i in range(count)]
 
 
-def write_shards(records_by_split: Mapping[str, list[bytes]], prefix: str, out_dir: Path,
-                 settings: ExportSettings, gzip: bool) -> list[dict[str, Any]]:
-    """Write each split's records into shards of about ``shard_bytes`` (at least
-    ``readers`` shards per non-empty split); returns the shards' descriptions."""
-    tf = _tf()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    options = tf.io.TFRecordOptions(compression_type="GZIP" if gzip else "")
-    shards = []
+def plan_shards(records_by_split: Mapping[str, Sequence[bytes]], prefix: str,
+                settings: ExportSettings) -> list[tuple[str, str, Sequence[bytes]]]:
+    """(file name, split, records) of each shard: each split's records in shards of about
+    ``shard_bytes`` (at least ``readers`` shards per non-empty split)."""
+    plans = []
     for split, records in records_by_split.items():
         if not records:
             continue
-        size = sum(len(r) for r in records)
+        size = sum(map(len, records))
         count = max(settings.readers, math.ceil(size / settings.shard_bytes), 1)
         count = min(count, len(records))
-        names = shard_names(prefix, split, count)
         per = math.ceil(len(records) / count)
-        for i, name in enumerate(names):
-            chunk = records[i * per:(i + 1) * per]
-            path = out_dir / name
-            with tf.io.TFRecordWriter(str(path), options=options) as writer:
-                for record in chunk:
-                    writer.write(record)
-            shards.append({"file": name, "split": split, "records": len(chunk),
-                           "bytes": path.stat().st_size, "sha256": file_sha256(path)})
-    return shards
+        for i, name in enumerate(shard_names(prefix, split, count)):
+            plans.append((name, split, records[i * per:(i + 1) * per]))
+    return plans
 
+
+def write_shard(path: Path, records: Iterable[bytes], gzip: bool) -> None:
+    tf = _tf()
+    options = tf.io.TFRecordOptions(compression_type="GZIP" if gzip else "")
+    with tf.io.TFRecordWriter(str(path), options=options) as writer:
+        for record in records:
+            writer.write(record)
+
+
+def _workers() -> int:
+    """Threads for verifying shards: TensorFlow reads, decompresses and parses without
+    Python's interpreter lock, so each core can check a shard."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _in_threads(work: Callable[[Any], Any], items: Sequence[Any], workers: int) -> list[Any]:
+    """``work`` over ``items`` on up to ``workers`` threads; results (or the first failure)
+    in the items' order."""
+    if workers <= 1 or len(items) <= 1:
+        return [work(item) for item in items]
+    pool = ThreadPoolExecutor(min(workers, len(items)), thread_name_prefix="tfrecords")
+    try:
+        futures = [pool.submit(work, item) for item in items]
+        return [future.result() for future in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class ShardWriter:
+    """Writes a dataset's shards split by split (``plan_shards``) in the calling thread and,
+    given a parsing spec, checks each shard on a worker thread as soon as it is written (its
+    SHA-256 taken, every record read back with ``tf.data`` and parsed, the count compared):
+    hashing, TensorFlow's reading and parsing run without Python's interpreter lock, so
+    checking one shard overlaps building and writing the next. Each file is written by one
+    writer, in order: the bytes do not depend on the threads.
+
+        with ShardWriter(out_dir, prefix, settings, gzip, spec) as writer:
+            writer.add("train", records)
+            ...
+            shards = writer.finish()  # every shard verified; the first failure raised
+    """
+
+    def __init__(self, out_dir: Path, prefix: str, settings: ExportSettings, gzip: bool,
+                 spec: Mapping[str, Any] | None = None) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir, self.prefix, self.settings, self.gzip = out_dir, prefix, settings, gzip
+        self.spec = spec
+        self.shards: list[dict[str, Any]] = []
+        self._checks: list[Future[int]] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._counter: Callable[[str], int] = lambda path: 0
+        if spec is not None:
+            self._counter = record_counter(spec, gzip)
+            self._pool = ThreadPoolExecutor(_workers(), thread_name_prefix="tfrecords")
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def add(self, split: str, records: Sequence[bytes]) -> None:
+        """Write one split's records as its shards (nothing for no records)."""
+        for name, _, chunk in plan_shards({split: records}, self.prefix, self.settings):
+            path = self.out_dir / name
+            write_shard(path, chunk, self.gzip)
+            shard = {"file": name, "split": split, "records": len(chunk),
+                     "bytes": path.stat().st_size, "sha256": None}
+            self.shards.append(shard)
+            if self._pool is None:
+                shard["sha256"] = file_sha256(path)
+            else:  # the checksum too is computed on the worker (1 GB of images: seconds)
+                self._checks.append(self._pool.submit(self._check, path, shard))
+
+    def _check(self, path: Path, shard: dict[str, Any]) -> int:
+        shard["sha256"] = file_sha256(path)
+        return _count_records(path, shard, self._counter)
+
+    def finish(self) -> list[dict[str, Any]]:
+        """The shards' descriptions, once every shard has been verified."""
+        for check in self._checks:
+            check.result()
+        return self.shards
+
+
+def write_shards(records_by_split: Mapping[str, Sequence[bytes]], prefix: str, out_dir: Path,
+                 settings: ExportSettings, gzip: bool,
+                 verify_with: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Write each split's records into shards (``plan_shards``); returns the shards'
+    descriptions. With ``verify_with`` (a parsing spec) every shard is also verified, each as
+    soon as it is written (``ShardWriter``)."""
+    with ShardWriter(out_dir, prefix, settings, gzip, verify_with) as writer:
+        for split, records in records_by_split.items():
+            writer.add(split, records)
+        return writer.finish()
+
+
+_COUNTERS: dict[str, Callable[[str], int]] = {}
+
+
+def record_counter(spec: Mapping[str, Any], gzip: bool) -> Callable[[str], int]:
+    """A function that reads a shard with ``tf.data``, parses every record against the spec
+    and returns how many there were. Traced once per spec and compression (and kept): each
+    call runs as one graph without Python's interpreter lock, so threads can check shards
+    side by side."""
+    key = json.dumps([describe(spec), gzip], sort_keys=True)
+    if key not in _COUNTERS:
+        _COUNTERS[key] = _record_counter(spec, gzip)
+    return _COUNTERS[key]
+
+
+def _record_counter(spec: Mapping[str, Any], gzip: bool) -> Callable[[str], int]:
+    tf = _tf()
+
+    def parsed(batch: Any) -> Any:  # every record of the batch parsed; their number
+        values = tf.io.parse_example(batch, spec)
+        return tf.shape(next(iter(values.values())), out_type=tf.int64)[0]
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
+    def count(path: Any) -> Any:
+        dataset = tf.data.TFRecordDataset(path, compression_type="GZIP" if gzip else "")
+        return dataset.batch(1024).map(parsed).reduce(tf.constant(0, tf.int64),
+                                                      lambda total, n: total + n)
+
+    graph = count.get_concrete_function()
+    return lambda path: int(graph(tf.constant(path)))
+
+
+def verify_shard(out_dir: Path, shard: Mapping[str, Any], spec: Mapping[str, Any],
+                 gzip: bool, counter: Callable[[str], int] | None = None) -> int:
+    """Read one shard back with ``tf.data`` and parse every record against the spec; the
+    count and checksum must match what was written. Returns the records verified.
+    ``counter``: ``record_counter(spec, gzip)``, made once for many shards."""
+    path = out_dir / shard["file"]
+    if not path.is_file():
+        raise VerificationError(f"{shard['file']}: missing")
+    if file_sha256(path) != shard["sha256"]:
+        raise VerificationError(f"{shard['file']}: checksum differs from the manifest")
+    return _count_records(path, shard, counter or record_counter(spec, gzip))
+
+
+def _count_records(path: Path, shard: Mapping[str, Any], counter: Callable[[str], int]) -> int:
+    """Every record of the shard read back and parsed; as many as were written."""
+    tf = _tf()
+    try:
+        count = counter(str(path))
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as exc:
+        message = str(exc).splitlines()[0][:200]
+        raise VerificationError(f"{shard['file']}: unreadable ({message})") from None
+    if count != shard["records"]:
+        raise VerificationError(f"{shard['file']}: {count} records read back, "
+                                f"{shard['records']} written")
+    return count
 
 
 def verify(out_dir: Path, shards: Iterable[Mapping[str, Any]], spec: Mapping[str, Any],
            gzip: bool) -> int:
     """Read every shard back with ``tf.data`` and parse every record against the spec;
     the count and checksum must match what was written. Returns records verified."""
-    tf = _tf()
-    total = 0
-    for shard in shards:
-        path = out_dir / shard["file"]
-        if not path.is_file():
-            raise VerificationError(f"{shard['file']}: missing")
-        if file_sha256(path) != shard["sha256"]:
-            raise VerificationError(f"{shard['file']}: checksum differs from the manifest")
-        dataset = tf.data.TFRecordDataset(str(path), compression_type="GZIP" if gzip else "")
-        dataset = dataset.batch(1024).map(lambda batch: tf.io.parse_example(batch, spec))
-        count = 0
-        try:
-            for parsed in dataset:
-                count += int(tf.shape(next(iter(parsed.values())))[0])
-        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as exc:
-            message = str(exc).splitlines()[0][:200]
-            raise VerificationError(f"{shard['file']}: unreadable ({message})") from None
-        if count != shard["records"]:
-            raise VerificationError(f"{shard['file']}: {count} records read back, "
-                                    f"{shard['records']} written")
-        total += count
-    return total
+    counter = record_counter(spec, gzip)
+    return sum(_in_threads(lambda shard: verify_shard(out_dir, shard, spec, gzip, counter),
+                           list(shards), _workers()))
+
+
+def _author_columns(family: str, rows: Sequence[Mapping[str, Any]], ids: Sequence[Any],
+                    vectors: Mapping[str, Sequence[float]] | None,
+                    vector_size: int | None) -> AuthorColumns:
+    """The rows' author features (``ids``: their post ids, in the rows' order)."""
+    import numpy as np
+
+    from trainset.export.columns import AuthorColumns
+
+    shares, others = author_features.user_stats_columns(family, rows)
+    if len(set(ids)) != len(ids):  # a post id twice: each gets its last row's figures,
+        last = {post_id: i for i, post_id in enumerate(ids)}  # as user_stats keys them
+        pick = np.fromiter((last[post_id] for post_id in ids), np.int64, count=len(ids))
+        shares, others = shares[pick], others[pick]
+    if vectors is None:
+        return AuthorColumns(shares, others)
+    matrix, mask = author_features.vector_columns(vectors, vector_size or 0, rows)
+    return AuthorColumns(shares, others, matrix, mask)
+
+
+IMAGE_BATCH = 512  # posts whose images are held at once while their records are built
+
+
+def _split_records(rows: Sequence[Mapping[str, Any]], index: Sequence[int],
+                   post_ids: Sequence[bytes], gate: str,
+                   load_image: Callable[[str], bytes | None] | None,
+                   tokens: Sequence[Any] | None, authors: AuthorColumns, study_slots: int,
+                   detail_slots: int) -> tuple[list[bytes], list[int], list[int], int]:
+    """One split's records in post id order (``index``: its rows, in the rows' order), how
+    many records have each study and detailed label, and how many images were missing.
+    With images (``load_image``), a batch of posts at a time: only that batch's images are
+    held besides the records."""
+    step = IMAGE_BATCH if load_image is not None else max(len(index), 1)
+    records: list[bytes] = []
+    labels, details = [0] * study_slots, [0] * detail_slots
+    missing = 0
+    for at in range(0, len(index), step):
+        batch = index[at:at + step]
+        images = None
+        if load_image is not None:
+            keys = [rows[i].get("image_key") for i in batch]
+            images = [load_image(key) if key else None for key in keys]
+            missing += sum(1 for key, image in zip(keys, images, strict=True)
+                           if key and image is None)
+        built, batch_labels, batch_details = _batch_records(
+            [rows[i] for i in batch], images,
+            [tokens[i] for i in batch] if tokens is not None else None,
+            authors.take(batch), gate, study_slots, detail_slots)
+        records += built
+        labels = [a + b for a, b in zip(labels, batch_labels, strict=True)]
+        details = [a + b for a, b in zip(details, batch_details, strict=True)]
+    ids = [post_ids[i] for i in index]
+    order = sorted(range(len(ids)), key=ids.__getitem__)  # UTF-8 sorts as the strings do
+    return [records[i] for i in order], labels, details, missing
+
+
+def _batch_records(rows: Sequence[Mapping[str, Any]], images: Sequence[bytes | None] | None,
+                   tokens: Sequence[Any] | None, authors: AuthorColumns, gate: str,
+                   study_slots: int, detail_slots: int,
+                   ) -> tuple[list[bytes], list[int], list[int]]:
+    """A batch's records in its rows' order, with its label counts."""
+    from trainset.export.columns import IrregularRows, PostColumns
+
+    try:
+        columns = PostColumns.from_rows(rows, images=images, tokens=tokens, authors=authors)
+    except IrregularRows:
+        columns = None
+    if (columns is not None and columns.labels.shape[1] == study_slots
+            and columns.detail_labels.shape[1] == detail_slots):
+        return (columns.records(gate), columns.labels.sum(axis=0).tolist(),
+                columns.detail_labels.sum(axis=0).tolist())
+    # Rows that do not fit columns: row by row (the same bytes), counted as they always were.
+    counts = [[0] * study_slots, [0] * detail_slots]
+    for row in rows:
+        for i, v in enumerate(row["study_labels"]):
+            counts[0][i] += int(v)
+        for i, v in enumerate(row["multi_hot"]):
+            counts[1][i] += int(v)
+    return (post_records(rows, gate, images=images, tokens=tokens, authors=authors),
+            counts[0], counts[1])
 
 
 def export_posts(
@@ -385,6 +651,8 @@ def export_posts(
 ) -> dict[str, Any]:
     """Write a family's records as sharded TFRecords with ``features.json`` and
     ``dataset.json``, verify every shard, and return the manifest."""
+    import numpy as np
+
     from trainset.export.wordpiece import Vocabulary
 
     settings = settings or ExportSettings()
@@ -393,36 +661,31 @@ def export_posts(
     gzip = (not images) if settings.gzip is None else settings.gzip
     vocabulary = Vocabulary.from_file(Path(settings.vocabulary)) if settings.vocabulary else None
     max_length = settings.max_length if vocabulary else None
-    stats = author_features.user_stats(family, rows)
     vectors = (author_features.load_vectors(Path(settings.author_vectors))
                if settings.author_vectors else None)
     vector_size = len(next(iter(vectors.values()))) if vectors else None
     spec = feature_spec(family, images, max_length, vector_size)
-    authors_with_vectors = 0
-    splits = {s: SplitRecords(label_counts=[0] * len(fam.study_slots),
-                              detail_counts=[0] * len(fam.slots)) for s in SPLITS}
+    tokens = ([vocabulary.encode(str(r["text"]), settings.max_length) for r in rows]
+              if vocabulary else None)
+    post_ids = list(map(str.encode, map(str, map(itemgetter("post_id"), rows))))
+    authors = _author_columns(family, rows, post_ids, vectors, vector_size)
+    where = split_indices(post_ids, settings.fractions, settings.salt)
+    counts: dict[str, tuple[int, list[int], list[int]]] = {}
     missing_images = 0
-    for row in sorted(rows, key=lambda r: str(r["post_id"])):
-        image = None
-        if images and row.get("image_key"):
-            image = load_image(row["image_key"])
-            missing_images += image is None
-        tokens = vocabulary.encode(str(row["text"]), settings.max_length) if vocabulary else None
-        split = splits[split_of(str(row["post_id"]), settings.fractions, settings.salt)]
-        shares, others = stats[str(row["post_id"])]
-        vector = vectors.get(str(row.get("author"))) if vectors is not None else None
-        authors_with_vectors += vector is not None
-        author = AuthorFeatures(shares, others,
-                                (vector or [0.0] * vector_size) if vectors is not None else None,
-                                vector is not None)
-        split.records.append(post_example(row, image, images, tokens, fam.gate.name, author))
-        for i, v in enumerate(row["study_labels"]):
-            split.label_counts[i] += int(v)
-        for i, v in enumerate(row["multi_hot"]):
-            split.detail_counts[i] += int(v)
-    shards = write_shards({s: r.records for s, r in splits.items()}, family, out_dir,
-                          settings, gzip)
-    verified = verify(out_dir, shards, spec, gzip)
+    # Split by split, train first: each shard is verified on a worker thread while the
+    # next split is built and written.
+    with ShardWriter(out_dir, family, settings, gzip, spec) as writer:
+        for k, split in enumerate(SPLITS):
+            records, labels, details, missing = _split_records(
+                rows, np.flatnonzero(where == k).tolist(), post_ids, fam.gate.name,
+                load_image if images else None, tokens, authors, len(fam.study_slots),
+                len(fam.slots))
+            writer.add(split, records)
+            counts[split] = (len(records), labels, details)
+            missing_images += missing
+            del records
+        shards = writer.finish()
+    verified = sum(s["records"] for s in shards)  # each shard read back and counted
     slot_names = [s.name for s in fam.study_slots]
     detail_names = [s.name for s in fam.slots]
     manifest = {
@@ -434,12 +697,12 @@ def export_posts(
         "images": images,
         "missing_images": missing_images,
         "author_vectors": ({"file": Path(settings.author_vectors).name, "size": vector_size,
-                            "posts_with_vector": authors_with_vectors}
+                            "posts_with_vector": int(authors.has_vector.sum())}
                            if vectors is not None else None),
-        "splits": {s: {"records": len(r.records),
-                       "labels": dict(zip(slot_names, r.label_counts, strict=True)),
-                       "detail_labels": dict(zip(detail_names, r.detail_counts, strict=True))}
-                   for s, r in splits.items()},
+        "splits": {s: {"records": n,
+                       "labels": dict(zip(slot_names, labels, strict=True)),
+                       "detail_labels": dict(zip(detail_names, details, strict=True))}
+                   for s, (n, labels, details) in counts.items()},
         "shards": shards,
         "settings": settings.as_dict(),
         "source": dict(source or {}),
@@ -469,8 +732,9 @@ def export_faces(crops: Iterable[Mapping[str, Any]], out_dir: Path,
         for i, v in enumerate(age):
             age_counts[split][i] += v
     gzip = bool(settings.gzip)
-    shards = write_shards(by_split, "child_faces", out_dir, settings, gzip)
-    verified = verify(out_dir, shards, face_spec(), gzip)
+    shards = write_shards(by_split, "child_faces", out_dir, settings, gzip,
+                          verify_with=face_spec())
+    verified = sum(s["records"] for s in shards)  # each shard read back and counted
     manifest = {
         "family": "child_faces", "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "code_version": __version__, "records": verified,

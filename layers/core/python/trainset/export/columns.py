@@ -1,0 +1,222 @@
+"""Post records for a batch of posts, built column by column (``trainset.export.wire``).
+
+``PostColumns.from_rows`` turns a batch of dataset rows (``kept_rows``' dictionaries) into one
+array per feature, with the same conversions the per-row ``tfrecords.post_example`` applies
+(``str``, ``int``, ``float``; float32 as ``struct.pack`` rounds); ``records(gate)`` serialises
+them, byte for byte what ``post_example`` gives row by row. Rows that do not fit columns
+(a label list of another length than its neighbours', an integer beyond int64) raise
+``IrregularRows``; ``tfrecords.post_records`` then builds that batch row by row.
+
+Any batch works: a whole family, or one shard of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from itertools import chain
+from operator import itemgetter, methodcaller
+from typing import Any
+
+import numpy as np
+
+from trainset.export import wire
+
+
+class IrregularRows(ValueError):
+    """The batch does not fit fixed-width columns; build its records row by row."""
+
+
+@dataclass(frozen=True)
+class AuthorColumns:
+    """Each row's author features (``trainset.export.author_features``)."""
+
+    stats: np.ndarray  # (N, statistics) shares of the author's other posts
+    other_posts: np.ndarray  # (N,)
+    vectors: np.ndarray | None = None  # (N, size); None: no vectors file was given
+    has_vector: np.ndarray | None = None  # (N,) bool
+
+    def take(self, order: Sequence[int]) -> AuthorColumns:
+        """The rows in another order (``order``: row indices)."""
+        index = np.asarray(order, np.int64)
+        return AuthorColumns(*(None if v is None else v[index] for v in
+                               (self.stats, self.other_posts, self.vectors, self.has_vector)))
+
+
+@dataclass(frozen=True)
+class PostColumns:
+    """A batch of N post records, one array (or list of bytes) per feature."""
+
+    post_id: list[bytes]
+    text: list[bytes]
+    keyword: list[bytes]
+    gate: np.ndarray  # (N,) int64
+    labels: np.ndarray  # (N, study slots) int64
+    soft_labels: np.ndarray  # (N, study slots) float64
+    detail_labels: np.ndarray  # (N, codebook slots) int64
+    detail_soft_labels: np.ndarray  # (N, codebook slots) float64
+    confidence: np.ndarray  # (N,) float64
+    sampling_weight: np.ndarray
+    calibrated_weight: np.ndarray
+    n_coders: np.ndarray  # (N,) int64
+    images: list[bytes] | None = None  # b"" for a post without an image
+    image_sizes: np.ndarray | None = None  # (N, 3): height, width, channels
+    token_ids: np.ndarray | None = None  # (N, max_length)
+    attention_mask: np.ndarray | None = None
+    authors: AuthorColumns | None = None
+
+    def __len__(self) -> int:
+        return len(self.post_id)
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Mapping[str, Any]], *,
+                  images: Sequence[bytes | None] | None = None,
+                  image_sizes: Sequence[tuple[int, int, int]] | None = None,
+                  tokens: Sequence[tuple[Sequence[int], Sequence[int]]] | None = None,
+                  authors: AuthorColumns | None = None) -> PostColumns:
+        """The columns of a batch of rows, in the rows' order. ``images``: each row's encoded
+        image or None (None for the batch: no image features), with their ``image_sizes``
+        (read from the images' headers when not given); ``tokens``: each row's (token ids,
+        attention mask)."""
+        n = len(rows)
+        if images is not None and len(images) != n or tokens is not None and len(tokens) != n:
+            raise ValueError("images and tokens must have one entry per row")
+        f = _fields(rows, _REQUIRED, _OPTIONAL)
+        try:
+            return cls(
+                post_id=_utf8(f["post_id"]),
+                text=_utf8(f["text"]),
+                keyword=_utf8([v or "" for v in f["keyword"]]),
+                gate=_ints(f["gate"]),
+                labels=_int_lists(f["study_labels"]),
+                soft_labels=_float_lists(f["study_soft_labels"]),
+                detail_labels=_int_lists(f["multi_hot"]),
+                detail_soft_labels=_float_lists(f["soft_labels"]),
+                confidence=_floats(f["confidence"]),
+                sampling_weight=_floats([v or 0.0 for v in f["sampling_weight"]]),
+                calibrated_weight=_floats([v or 0.0 for v in f["calibrated_weight"]]),
+                n_coders=_ints(f["n_coders"]),
+                images=None if images is None else [image or b"" for image in images],
+                image_sizes=None if images is None else _image_sizes(images, image_sizes),
+                token_ids=None if tokens is None else _int_lists([t[0] for t in tokens]),
+                attention_mask=None if tokens is None else _int_lists([t[1] for t in tokens]),
+                authors=authors,
+            )
+        except OverflowError as exc:  # an integer beyond int64
+            raise IrregularRows(str(exc)) from None
+
+    def take(self, order: Sequence[int]) -> PostColumns:
+        """The rows in another order (``order``: row indices)."""
+        index = np.asarray(order, np.int64)
+
+        def pick(column: Any) -> Any:
+            if column is None:
+                return None
+            if isinstance(column, np.ndarray):
+                return column[index]
+            return list(map(column.__getitem__, order))
+
+        return PostColumns(**{f.name: pick(getattr(self, f.name)) for f in fields(self)
+                              if f.name != "authors"},
+                           authors=None if self.authors is None else self.authors.take(order))
+
+    def features(self, gate: str) -> dict[str, Any]:
+        """The record's features by name, as ``wire.examples`` takes them."""
+        features: dict[str, Any] = {
+            "post_id": self.post_id, "text": self.text, "keyword": self.keyword,
+            gate: self.gate, "labels": self.labels, "soft_labels": self.soft_labels,
+            "detail_labels": self.detail_labels,
+            "detail_soft_labels": self.detail_soft_labels, "confidence": self.confidence,
+            "sampling_weight": self.sampling_weight,
+            "calibrated_weight": self.calibrated_weight, "n_coders": self.n_coders,
+        }
+        if self.images is not None and self.image_sizes is not None:
+            features.update({"image/encoded": self.images,
+                             "image/height": self.image_sizes[:, 0],
+                             "image/width": self.image_sizes[:, 1],
+                             "image/channels": self.image_sizes[:, 2]})
+        if self.token_ids is not None:
+            features["token_ids"] = self.token_ids
+            features["attention_mask"] = self.attention_mask
+        if self.authors is not None:
+            features["user_stats"] = self.authors.stats
+            features["user_posts"] = self.authors.other_posts
+            if self.authors.vectors is not None:
+                features["vectors"] = self.authors.vectors
+                features["vectors_mask"] = self.authors.has_vector.astype(np.int64)
+        return features
+
+    def records(self, gate: str) -> list[bytes]:
+        """One serialised post record per row (the gate feature named ``gate``)."""
+        return wire.examples(self.features(gate), len(self))
+
+
+_REQUIRED = ("post_id", "text", "gate", "study_labels", "study_soft_labels", "multi_hot",
+             "soft_labels", "confidence", "n_coders")
+_OPTIONAL = ("keyword", "sampling_weight", "calibrated_weight")
+
+
+def _fields(rows: Sequence[Mapping[str, Any]], required: Sequence[str],
+            optional: Sequence[str]) -> dict[str, list[Any]]:
+    """Each key's values over the rows (None for a missing optional key), read in one pass
+    when every row has every key."""
+    keys = (*required, *optional)
+    try:
+        flat = list(chain.from_iterable(map(itemgetter(*keys), rows)))
+    except KeyError:
+        pass
+    else:
+        return {key: flat[i::len(keys)] for i, key in enumerate(keys)}
+    flat = list(chain.from_iterable(map(itemgetter(*required), rows)))  # KeyError: as ever
+    out = {key: flat[i::len(required)] for i, key in enumerate(required)}
+    out.update({key: list(map(methodcaller("get", key), rows)) for key in optional})
+    return out
+
+
+def _utf8(values: Sequence[Any]) -> list[bytes]:
+    """``str(v).encode()`` of each value."""
+    return list(map(str.encode, map(str, values)))
+
+
+def _ints(values: Sequence[Any]) -> np.ndarray:
+    """``int(v)`` of each value, as int64."""
+    return np.fromiter(values, np.int64, count=len(values))
+
+
+def _floats(values: Sequence[Any]) -> np.ndarray:
+    """``float(v)`` of each value. numpy reads None as NaN where ``float`` refuses it: a NaN
+    is checked against ``float`` (which raises as the per-row records always did)."""
+    out = np.fromiter(values, np.float64, count=len(values))
+    if np.isnan(out).any():
+        out = np.array([float(v) for v in values], np.float64)
+    return out
+
+
+def _width(lists: Sequence[Sequence[Any]]) -> int:
+    widths = set(map(len, lists))
+    if len(widths) > 1:
+        raise IrregularRows(f"lists of different lengths {sorted(widths)}")
+    return widths.pop() if widths else 0
+
+
+def _int_lists(lists: Sequence[Sequence[Any]]) -> np.ndarray:
+    width = _width(lists)
+    flat = np.fromiter(chain.from_iterable(lists), np.int64, count=len(lists) * width)
+    return flat.reshape(len(lists), width)
+
+
+def _float_lists(lists: Sequence[Sequence[Any]]) -> np.ndarray:
+    width = _width(lists)
+    flat = np.fromiter(chain.from_iterable(lists), np.float64, count=len(lists) * width)
+    if np.isnan(flat).any():  # as in _floats
+        flat = np.array([float(v) for v in chain.from_iterable(lists)], np.float64)
+    return flat.reshape(len(lists), width)
+
+
+def _image_sizes(images: Sequence[bytes | None],
+                 sizes: Iterable[tuple[int, int, int]] | None) -> np.ndarray:
+    if sizes is None:
+        from trainset.export.tfrecords import image_size
+
+        sizes = [image_size(image) if image else (0, 0, 0) for image in images]
+    return np.array(list(sizes), np.int64).reshape(len(images), 3)
