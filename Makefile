@@ -59,6 +59,7 @@ bench: $(TEST_STAMP) chromium
 	$(PY) bench/assign.py
 	$(PY) bench/page.py
 	$(PY) bench/ingest.py
+	$(PY) bench/imports.py
 	$(PY) bench/sampling.py
 	$(PY) bench/quality.py
 	$(PY) bench/export.py
