@@ -63,6 +63,7 @@ bench: $(TEST_STAMP) chromium
 	$(PY) bench/sampling.py
 	$(PY) bench/quality.py
 	$(PY) bench/export.py
+	$(PY) bench/scale.py
 	$(PY) bench/augment.py
 	$(PY) bench/study.py
 
