@@ -84,6 +84,21 @@ function confirmDialog(title, text, okLabel) {
   });
 }
 
+// PUT a file to a presigned URL, reporting the fraction sent (fetch cannot report an upload's
+// progress, so XMLHttpRequest; the page's connect-src governs both).
+function putFile(upload, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open(upload.method, upload.url);
+    for (const [name, value] of Object.entries(upload.headers || {})) request.setRequestHeader(name, value);
+    request.upload.onprogress = (event) => { if (event.lengthComputable) onProgress(event.loaded / event.total); };
+    request.onload = () => (request.status >= 200 && request.status < 300 ? resolve()
+      : reject(new Error(`the storage refused it (status ${request.status})`)));
+    request.onerror = () => reject(new Error("the storage could not be reached"));
+    request.send(file);
+  });
+}
+
 function status(id, text) {
   const node = $(id);
   node.hidden = !text;
@@ -607,13 +622,14 @@ export class ManagerView {
     try {
       const upload = await this.api.post("/uploads", request);
       status("upload-status", `Uploading ${file.name} (${bytes(file.size)})…`);
-      let response;
-      try {
-        response = await fetch(upload.url, { method: upload.method, headers: upload.headers, body: file });
-      } catch {
-        throw new Error("the storage could not be reached");
-      }
-      if (!response.ok) throw new Error(`the storage refused it (status ${response.status})`);
+      let shown = -1;
+      await putFile(upload, file, (fraction) => {
+        const pct = Math.floor(100 * fraction);
+        if (pct >= shown + 5 || pct === 100) {
+          shown = pct;
+          status("upload-status", `Uploading ${file.name} (${bytes(file.size)}): ${pct}%`);
+        }
+      });
       this.uploaded.add(upload.import_id);
       status("upload-status", `${file.name} is uploaded; its import starts in a moment (below).`);
       $("form-upload").reset();
