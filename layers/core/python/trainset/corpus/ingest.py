@@ -94,12 +94,10 @@ def read_rows(path: Path) -> Iterator[RawRow]:
         yield from _read_parquet(path)
 
 
-def _read_csv(path: Path) -> Iterator[RawRow]:
-    with path.open("rb") as binary:
-        bom = binary.read(3)
-        if bom != codecs.BOM_UTF8:
-            binary.seek(0)
-        text = io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape", newline="")
+def _read_csv(path: Path, first_record: int = 2) -> Iterator[RawRow]:
+    """CSV rows from record ``first_record`` on (the header is record 1; a record is a line, or
+    several when a quoted value holds line breaks)."""
+    with open_csv_text(path) as text:
         reader = csv.reader(text)
         try:
             header = next(reader)
@@ -109,38 +107,55 @@ def _read_csv(path: Path) -> Iterator[RawRow]:
         _require_columns(path, header)
         start = reader.line_num + 1
         name = str(path)
-        for record in reader:
+        for number, record in enumerate(reader, 2):
             line, start = start, reader.line_num + 1
-            if not any(cell.strip() for cell in record):
-                continue  # blank line
-            if len(record) != len(header):
-                problem = f"wrong number of fields ({len(record)}; the header has {len(header)})"
-                yield RawRow(name, line, {}, record, problem)
-                continue
-            values = dict(zip(header, record, strict=True))
-            if _BAD_BYTES.search("\x1f".join(record)):
-                yield RawRow(name, line, values, record, "bad encoding: not valid UTF-8")
-                continue
-            yield RawRow(name, line, values, record)
+            if number >= first_record and (row := csv_row(name, line, header, record)):
+                yield row
+
+
+def open_csv_text(path: Path) -> io.TextIOWrapper:
+    """A CSV file as its rows are read: UTF-8 without a byte-order mark, bytes that are not
+    UTF-8 kept (surrogate escapes), line ends as they are."""
+    binary = path.open("rb")
+    if binary.read(3) != codecs.BOM_UTF8:
+        binary.seek(0)
+    return io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape", newline="")
+
+
+def csv_row(file: str, line: int, header: list[str], record: list[str]) -> RawRow | None:
+    """One CSV record as a raw row; None for a blank one."""
+    if not any(cell.strip() for cell in record):
+        return None
+    if len(record) != len(header):
+        problem = f"wrong number of fields ({len(record)}; the header has {len(header)})"
+        return RawRow(file, line, {}, record, problem)
+    values = dict(zip(header, record, strict=True))
+    if _BAD_BYTES.search("\x1f".join(record)):
+        return RawRow(file, line, values, record, "bad encoding: not valid UTF-8")
+    return RawRow(file, line, values, record)
 
 
 def _read_jsonl(path: Path) -> Iterator[RawRow]:
     with path.open("rb") as handle:
         for number, data in enumerate(handle, 1):
-            if not data.strip():
-                continue
-            try:
-                value = json.loads(data.decode("utf-8"))
-            except UnicodeDecodeError:
-                yield RawRow(str(path), number, {}, data, "bad encoding: not valid UTF-8")
-                continue
-            except json.JSONDecodeError as exc:
-                yield RawRow(str(path), number, {}, data, f"bad JSON: {exc.msg}")
-                continue
-            if not isinstance(value, dict):
-                yield RawRow(str(path), number, {}, data, "not a JSON object")
-                continue
-            yield RawRow(str(path), number, value, data)
+            row = jsonl_row(str(path), number, data)
+            if row is not None:
+                yield row
+
+
+def jsonl_row(file: str, number: int, data: bytes) -> RawRow | None:
+    """One JSONL line as a raw row; None for a blank one."""
+    if not data.strip():
+        return None
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return RawRow(file, number, {}, data, "bad encoding: not valid UTF-8")
+    except json.JSONDecodeError as exc:
+        return RawRow(file, number, {}, data, f"bad JSON: {exc.msg}")
+    if not isinstance(value, dict):
+        return RawRow(file, number, {}, data, "not a JSON object")
+    return RawRow(file, number, value, data)
 
 
 def _read_parquet(path: Path) -> Iterator[RawRow]:
@@ -225,10 +240,14 @@ class FirstIdWins:
         first = self.lines.setdefault(post.id, row.line)
         if first == row.line:
             return None
+        return self.duplicate(row, post.id, first)
+
+    @staticmethod
+    def duplicate(row: RawRow, post_id: str, first: int) -> Reject:
         where = "row" if row.file.endswith(".parquet") else "line"
         return Reject(row.file, row.line,
                       f"duplicate id (also at {where} {first} of this file, which is kept)",
-                      post.id, row.raw)
+                      post_id, row.raw)
 
 
 def parse_created_at(value: Any) -> datetime | None:

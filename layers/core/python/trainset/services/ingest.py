@@ -13,16 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainset.corpus.ingest import (
-    DEFAULT_MAX_TEXT,
-    FileProblem,
-    FirstIdWins,
-    PostRow,
-    Reject,
-    check_row,
-    detect_format,
-    read_rows,
-)
+from trainset.corpus.ingest import DEFAULT_MAX_TEXT, FileProblem, Reject, detect_format
 
 REJECT_COLUMNS = ("file", "line", "reason", "id", "raw")
 
@@ -103,10 +94,9 @@ class _RejectWriter:
 
 
 class _Merger:
-    """Merges staged batches into posts. With a second store (its own connection) it runs on
-    a background thread: while the database merges batch k, this thread reads, checks and
-    stages batch k+1, and only one thread is ever busy in Python. At most ``depth`` batches
-    wait; an error while merging stops the import."""
+    """Writes batches into posts. With a second store (its own connection) it runs on a
+    background thread: while the database writes batch k, this thread reads and checks batch
+    k+1. At most ``depth`` batches wait; an error while writing stops the import."""
 
     def __init__(self, store: Any, summary: ImportSummary, import_id: str,
                  background: bool, depth: int = 2) -> None:
@@ -134,12 +124,13 @@ class _Merger:
                 except BaseException as exc:
                     self.error = exc
 
-    def submit(self, batch: int, count: int) -> None:
+    def submit(self, batch: int, rows: Any) -> None:
         self._raise()
+        self.store.stage_batch(self.import_id, batch, rows)
         if self.thread is None:
-            self._merge(batch, count)
+            self._merge(batch, rows.num_rows)
         else:
-            self.queue.put((batch, count))
+            self.queue.put((batch, rows.num_rows))
 
     def finish(self) -> None:
         if self.thread is not None:
@@ -167,53 +158,54 @@ def import_files(
     rows go to ``rejects_path``. An id given twice in one file keeps its first row; later
     rows are rejected naming the first one's line (across files, the later file updates).
     A file that cannot be read at all is reported and skipped.
-    Each batch is merged in one transaction: an interruption leaves whole batches only.
-    Give ``merge_store`` (a second connection) to merge while the next batch is read."""
+    Files are read and checked in columnar blocks (``trainset.corpus.columnar``: the row
+    checker's answers) and written ``batch_size`` posts at a time by binary COPY, each batch
+    in one transaction: an interruption leaves whole batches only.
+    Give ``merge_store`` (a second connection) to write on it, in the background, while the
+    next batch is read; ``store`` is then left alone."""
+    import pyarrow as pa  # the bulk import's own dependency (not the API's)
+
+    from trainset.corpus.columnar import read_checked
+
     summary = ImportSummary()
     rejects = _RejectWriter(rejects_path)
     import_id = str(uuid.uuid4())
     merger = _Merger(merge_store or store, summary, import_id, background=merge_store is not None)
     batch_no = 0
 
-    def flush(batch: list[PostRow]) -> None:
+    def flush(batch: Any) -> None:
         nonlocal batch_no
         batch_no += 1
-        store.stage_batch(store.copy_payload(import_id, batch_no, batch))
-        merger.submit(batch_no, len(batch))
+        merger.submit(batch_no, batch)
 
     try:
         for path in paths:
             advance = progress(path, count_rows(path)) if progress else (lambda n: None)
-            batch: list[PostRow] = []
-            unreported = 0  # rows read since the progress bar last moved
-            seen = FirstIdWins()  # an id twice in one file: the first is kept
+            pending: list[Any] = []  # checked posts not yet in a batch, and how many
+            waiting = 0
             try:
                 if not path.is_file():
                     raise FileProblem(f"{path}: no such file")
-                for raw in read_rows(path):
-                    summary.rows_read += 1
-                    unreported += 1
-                    checked = check_row(raw, max_text)
-                    if not isinstance(checked, Reject):
-                        checked = seen.check(checked, raw) or checked
-                    if isinstance(checked, Reject):
-                        summary.rejected[reason_kind(checked.reason)] += 1
-                        rejects.write(checked)
-                    else:
-                        batch.append(checked)
-                    if len(batch) >= batch_size:
-                        flush(batch)
-                        advance(unreported)
-                        batch, unreported = [], 0
+                for block in read_checked(path, max_text):
+                    summary.rows_read += block.rows
+                    for reject in block.rejects:
+                        summary.rejected[reason_kind(reject.reason)] += 1
+                        rejects.write(reject)
+                    pending.append(block.posts)
+                    waiting += block.posts.num_rows
+                    while waiting >= batch_size:
+                        posts = pa.concat_tables(pending)
+                        flush(posts.slice(0, batch_size))
+                        pending, waiting = [posts.slice(batch_size)], waiting - batch_size
+                    advance(block.rows)
             except FileProblem as problem:
                 summary.file_problems.append(str(problem))
-            if batch:
-                flush(batch)
-            advance(unreported)
+            if waiting:
+                flush(pa.concat_tables(pending))
             summary.files += 1
         merger.finish()
     except BaseException:
-        _discard(store, merger, import_id)
+        _discard(merger, import_id)
         raise
     finally:
         summary.rejects_path = rejects.close()
@@ -221,12 +213,12 @@ def import_files(
     return summary
 
 
-def _discard(store: Any, merger: _Merger, import_id: str) -> None:
+def _discard(merger: _Merger, import_id: str) -> None:
     """After a failure: stop the merger and remove this import's unmerged batches."""
     try:
         if merger.thread is not None:
             merger.queue.put(None)
             merger.thread.join()
-        store.discard_import(import_id)
+        merger.store.discard_import(import_id)
     except Exception:  # the original error matters more; leftovers are keyed by import id
         pass

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
+import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from trainset.store.db import Connection, transaction
+from pg8000.native import DatabaseError
+
+from trainset.store.db import Connection, sqlstate, transaction
 
 NO_KEYWORD = "(no keyword)"  # trainset.corpus.sampling.NO_KEYWORD: a post without a keyword
 
@@ -22,6 +23,7 @@ def _dicts(conn: Connection, rows: list[list[Any]]) -> list[dict[str, Any]]:
 class CorpusStore:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self._staged: dict[tuple[str, int], Any] = {}  # import batches merge_batch writes
 
     def transaction(self) -> contextlib.AbstractContextManager[Connection]:
         return transaction(self.conn)
@@ -52,43 +54,44 @@ class CorpusStore:
             count += 1
         return count
 
-    @staticmethod
-    def copy_payload(import_id: str, batch: int, rows: Sequence[Any]) -> io.BytesIO:
-        """The COPY data (CSV) for a batch of checked posts (``trainset.corpus.ingest.PostRow``)."""
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        for seq, r in enumerate(rows):
-            writer.writerow((
-                import_id, batch, seq, r.id, r.text, r.image_key, r.keyword, r.family,
-                r.author, r.created_at.isoformat() if r.created_at else None, r.text_hash,
-                json.dumps(r.extra) if r.extra else "{}",
-            ))
-        return io.BytesIO(buffer.getvalue().encode("utf-8"))
+    # ---- the bulk import (trainset.services.ingest) --------------------------------------
 
-    def stage_batch(self, payload: io.BytesIO) -> None:
-        """COPY a batch into the staging table (committed at once, so another connection can
-        merge it)."""
-        self.conn.run(
-            "COPY import_staging (import_id, batch, seq, id, text, image_key, keyword, family,"
-            " author, created_at, text_hash, extra) FROM STDIN WITH (FORMAT csv)",
-            stream=payload,
-        )
+    def stage_batch(self, import_id: str, batch: int, rows: Any) -> None:
+        """Prepare a batch of checked posts (a ``pyarrow.Table`` as
+        ``trainset.corpus.columnar.POSTS_SCHEMA``, each id once) for ``merge_batch``: its
+        COPY data for posts, built here so a merging thread only has to send it."""
+        self._staged[(import_id, batch)] = (rows, json.dumps(rows["id"].to_pylist()),
+                                            _copy_data(rows, ()))
 
     def merge_batch(self, import_id: str, batch: int, count: int) -> tuple[int, int, int]:
-        """Upsert a staged batch into posts and remove it from staging, in one transaction;
-        returns (inserted, updated, unchanged), adding up to ``count``. Within a batch the last
-        row with an id wins; an unchanged post is not rewritten."""
+        """Write a staged batch into posts in one transaction; returns (inserted, updated,
+        unchanged), adding up to ``count``. When none of its ids is stored yet (a first
+        import) the batch is COPied straight into posts. Otherwise it is COPied into the
+        staging table and upserted from there, leaving unchanged posts as they are."""
+        rows, ids, data = self._staged.pop((import_id, batch))
+        try:
+            with transaction(self.conn):
+                if not self._any_stored(ids):
+                    self.conn.run(
+                        "COPY posts (id, text, image_key, keyword, family, author, created_at,"
+                        " text_hash, extra) FROM STDIN WITH (FORMAT binary)",
+                        stream=data)
+                    return count, 0, 0
+        except DatabaseError as exc:
+            if sqlstate(exc) != "23505":  # another writer stored one of these ids meanwhile
+                raise
         with transaction(self.conn):
+            self.conn.run(
+                "COPY import_staging (import_id, batch, seq, id, text, image_key, keyword,"
+                " family, author, created_at, text_hash, extra) FROM STDIN WITH (FORMAT binary)",
+                stream=_copy_data(rows, (import_id, batch)))
             rows_out = self.conn.run(
-                "WITH latest AS ("
-                "  SELECT DISTINCT ON (id) id, text, image_key, keyword, family, author,"
-                "  created_at, text_hash, extra FROM import_staging"
-                "  WHERE import_id = CAST(:import_id AS uuid) AND batch = :batch"
-                "  ORDER BY id, seq DESC),"
-                " written AS ("
+                "WITH written AS ("
                 "  INSERT INTO posts AS p (id, text, image_key, keyword, family, author,"
                 "   created_at, text_hash, extra)"
-                "  SELECT * FROM latest"
+                "  SELECT id, text, image_key, keyword, family, author, created_at, text_hash,"
+                "   extra FROM import_staging"
+                "  WHERE import_id = CAST(:import_id AS uuid) AND batch = :batch"
                 "  ON CONFLICT (id) DO UPDATE SET text = EXCLUDED.text,"
                 "   image_key = EXCLUDED.image_key, keyword = EXCLUDED.keyword,"
                 "   family = EXCLUDED.family, author = EXCLUDED.author,"
@@ -111,11 +114,24 @@ class CorpusStore:
                 batch=batch,
             )
         inserted, updated = rows_out[0]
-        # Unchanged: rows equal to what is stored, and earlier rows of an id repeated here.
-        return inserted, updated, count - inserted - updated
+        return inserted, updated, count - inserted - updated  # unchanged: equal to the stored
+
+    def _any_stored(self, ids: str) -> bool:
+        """Whether any of the ids (a JSON array) is a stored post. One index range scan from
+        the batch's least to its greatest id answers for a first import whose ids do not
+        interleave with stored ones; only when it finds some is each id looked up."""
+        return self.conn.run(
+            "WITH batch AS (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)) AS id)"
+            " SELECT EXISTS (SELECT 1 FROM posts WHERE id BETWEEN (SELECT min(id) FROM batch)"
+            "  AND (SELECT max(id) FROM batch))"
+            " AND EXISTS (SELECT 1 FROM posts WHERE id = ANY(ARRAY(SELECT id FROM batch)))",
+            ids=ids,
+        )[0][0]
 
     def discard_import(self, import_id: str) -> None:
-        """Drop what an interrupted import left in staging."""
+        """Drop what an interrupted import left staged."""
+        for key in [k for k in self._staged if k[0] == import_id]:
+            del self._staged[key]
         self.conn.run("DELETE FROM import_staging WHERE import_id = CAST(:import_id AS uuid)",
                       import_id=import_id)
 
@@ -521,3 +537,25 @@ class CorpusStore:
             "    WHERE d.coder_id = c.id AND d.post_id = g.post_id AND d.family = g.family"
             "    AND d.done_at IS NOT NULL))"
             " ORDER BY c.id, f.family")
+
+
+def _copy_data(rows: Any, staging: tuple[str, int] | tuple[()]) -> list[Any]:
+    """Checked posts as binary COPY data for posts' columns; with ``staging`` (import id,
+    batch), for import_staging's, which lead with the import, the batch and each row's seq."""
+    import numpy as np
+
+    from trainset.store import pgcopy
+
+    count = rows.num_rows
+    lead = [pgcopy.constant(uuid.UUID(staging[0]).bytes),
+            pgcopy.constant(staging[1].to_bytes(4, "big")),
+            pgcopy.int4(np.arange(count))] if staging else []
+    return pgcopy.stream(count, [
+        *lead,
+        *(pgcopy.text(rows[name])
+          for name in ("id", "text", "image_key", "keyword", "family", "author")),
+        pgcopy.timestamptz(rows["created_at"]),
+        pgcopy.text(rows["text_hash"]),
+        pgcopy.jsonb(rows["extra"]),
+    ])
+
