@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +62,7 @@ class ExportSettings:
     max_length: int = 128
     salt: str = "trainset-split-v1"
     author_vectors: str | None = None  # Parquet or .npz of author embeddings (vectors)
+    image_bytes: int = 64 * 2**10  # an image's expected size, to plan shards before fetching
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,6 +85,16 @@ def split_indices(post_ids: Sequence[str | bytes], fractions: Sequence[float] = 
                   salt: str = "trainset-split-v1") -> np.ndarray:
     """Each post's split as an index into ``SPLITS``: ``split_of`` for a batch, with the
     hash per post and the rest in numpy (the same float, compared with the same edges)."""
+    return split_and_slot(post_ids, fractions, salt)[0]
+
+
+def split_and_slot(post_ids: Sequence[str | bytes], fractions: Sequence[float] = (0.8, 0.1, 0.1),
+                   salt: str = "trainset-split-v1") -> tuple[np.ndarray, np.ndarray]:
+    """Each post's split (``split_indices``) and its shard slot: a fixed function of the same
+    hash as the split (bytes 8-11 of the digest, big-endian, uint32; independent of the
+    split's bytes 0-7). A split of S shards puts a post in shard ``slot * S >> 32``: as S
+    doubles with the data, each shard splits in two and a post moves only into one of them
+    (``trainset.export.shards``)."""
     import numpy as np
 
     base = hashlib.sha256(f"{salt}:".encode())
@@ -94,7 +104,9 @@ def split_indices(post_ids: Sequence[str | bytes], fractions: Sequence[float] = 
         h.update(post_id.encode() if isinstance(post_id, str) else post_id)
         return h.digest()
 
-    first = np.frombuffer(b"".join(map(digest, post_ids)), ">u8").reshape(-1, 4)[:, 0]
+    digests = np.frombuffer(b"".join(map(digest, post_ids)), ">u8").reshape(-1, 4)
+    first = digests[:, 0]
+    slot = (digests[:, 1] >> np.uint64(32)).astype(np.uint64)
     u = first.astype(np.float64) / 2.0**64  # correctly rounded, as int / 2**64 is
     out = np.full(len(post_ids), len(SPLITS) - 1, np.int64)
     edges = []
@@ -104,7 +116,7 @@ def split_indices(post_ids: Sequence[str | bytes], fractions: Sequence[float] = 
         edges.append(edge)
     for index in reversed(range(len(SPLITS))):
         out[u < edges[index]] = index
-    return out
+    return out, slot
 
 
 def _tf() -> Any:
@@ -460,15 +472,21 @@ class ShardWriter:
     def add(self, split: str, records: Sequence[bytes]) -> None:
         """Write one split's records as its shards (nothing for no records)."""
         for name, _, chunk in plan_shards({split: records}, self.prefix, self.settings):
-            path = self.out_dir / name
-            write_shard(path, chunk, self.gzip)
-            shard = {"file": name, "split": split, "records": len(chunk),
-                     "bytes": path.stat().st_size, "sha256": None}
-            self.shards.append(shard)
-            if self._pool is None:
-                shard["sha256"] = file_sha256(path)
-            else:  # the checksum too is computed on the worker (1 GB of images: seconds)
-                self._checks.append(self._pool.submit(self._check, path, shard))
+            self.add_shard(name, split, chunk)
+
+    def add_shard(self, name: str, split: str, records: Sequence[bytes]) -> dict[str, Any]:
+        """Write one named shard (a post export's shards are planned by
+        ``trainset.export.shards``); its description, checksum filled in once checked."""
+        path = self.out_dir / name
+        write_shard(path, records, self.gzip)
+        shard = {"file": name, "split": split, "records": len(records),
+                 "bytes": path.stat().st_size, "sha256": None}
+        self.shards.append(shard)
+        if self._pool is None:
+            shard["sha256"] = file_sha256(path)
+        else:  # the checksum too is computed on the worker (1 GB of images: seconds)
+            self._checks.append(self._pool.submit(self._check, path, shard))
+        return shard
 
     def _check(self, path: Path, shard: dict[str, Any]) -> int:
         shard["sha256"] = file_sha256(path)
@@ -580,6 +598,25 @@ def _author_columns(family: str, rows: Sequence[Mapping[str, Any]], ids: Sequenc
 
 
 IMAGE_BATCH = 512  # posts whose images are held at once while their records are built
+IMAGE_FETCHERS = 16  # images fetched at once (S3 GETs wait on the network, not the CPU)
+
+
+def fetch_images(load_image: Callable[[str], bytes | None],
+                 keys: Sequence[str | None], workers: int = IMAGE_FETCHERS,
+                 ) -> list[bytes | None]:
+    """Each key's image (None for no key), fetched on up to ``workers`` threads; in the
+    keys' order."""
+    wanted = [i for i, key in enumerate(keys) if key]
+    out: list[bytes | None] = [None] * len(keys)
+    if workers <= 1 or len(wanted) <= 1:
+        for i in wanted:
+            out[i] = load_image(keys[i])  # type: ignore[arg-type]
+        return out
+    with ThreadPoolExecutor(min(workers, len(wanted)), thread_name_prefix="images") as pool:
+        for i, image in zip(wanted, pool.map(load_image, [keys[i] for i in wanted]),
+                            strict=True):
+            out[i] = image
+    return out
 
 
 def _split_records(rows: Sequence[Mapping[str, Any]], index: Sequence[int],
@@ -600,7 +637,7 @@ def _split_records(rows: Sequence[Mapping[str, Any]], index: Sequence[int],
         images = None
         if load_image is not None:
             keys = [rows[i].get("image_key") for i in batch]
-            images = [load_image(key) if key else None for key in keys]
+            images = fetch_images(load_image, keys)
             missing += sum(1 for key, image in zip(keys, images, strict=True)
                            if key and image is None)
         built, batch_labels, batch_details = _batch_records(
@@ -650,70 +687,12 @@ def export_posts(
     source: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write a family's records as sharded TFRecords with ``features.json`` and
-    ``dataset.json``, verify every shard, and return the manifest."""
-    import numpy as np
+    ``dataset.json``, verify every shard, and return the manifest. One writer, shard by
+    shard as ``trainset.export.shards`` plans them (each post's shard a fixed function of
+    its id's hash), so the export job's sharded path writes the same bytes."""
+    from trainset.export import shards
 
-    from trainset.export.wordpiece import Vocabulary
-
-    settings = settings or ExportSettings()
-    fam = codebook.family(family)
-    images = load_image is not None and any(r.get("image_key") for r in rows)
-    gzip = (not images) if settings.gzip is None else settings.gzip
-    vocabulary = Vocabulary.from_file(Path(settings.vocabulary)) if settings.vocabulary else None
-    max_length = settings.max_length if vocabulary else None
-    vectors = (author_features.load_vectors(Path(settings.author_vectors))
-               if settings.author_vectors else None)
-    vector_size = len(next(iter(vectors.values()))) if vectors else None
-    spec = feature_spec(family, images, max_length, vector_size)
-    tokens = ([vocabulary.encode(str(r["text"]), settings.max_length) for r in rows]
-              if vocabulary else None)
-    post_ids = list(map(str.encode, map(str, map(itemgetter("post_id"), rows))))
-    authors = _author_columns(family, rows, post_ids, vectors, vector_size)
-    where = split_indices(post_ids, settings.fractions, settings.salt)
-    counts: dict[str, tuple[int, list[int], list[int]]] = {}
-    missing_images = 0
-    # Split by split, train first: each shard is verified on a worker thread while the
-    # next split is built and written.
-    with ShardWriter(out_dir, family, settings, gzip, spec) as writer:
-        for k, split in enumerate(SPLITS):
-            records, labels, details, missing = _split_records(
-                rows, np.flatnonzero(where == k).tolist(), post_ids, fam.gate.name,
-                load_image if images else None, tokens, authors, len(fam.study_slots),
-                len(fam.slots))
-            writer.add(split, records)
-            counts[split] = (len(records), labels, details)
-            missing_images += missing
-            del records
-        shards = writer.finish()
-    verified = sum(s["records"] for s in shards)  # each shard read back and counted
-    slot_names = [s.name for s in fam.study_slots]
-    detail_names = [s.name for s in fam.slots]
-    manifest = {
-        "family": family,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "code_version": __version__,
-        "records": verified,
-        "compression": "GZIP" if gzip else None,
-        "images": images,
-        "missing_images": missing_images,
-        "author_vectors": ({"file": Path(settings.author_vectors).name, "size": vector_size,
-                            "posts_with_vector": int(authors.has_vector.sum())}
-                           if vectors is not None else None),
-        "splits": {s: {"records": n,
-                       "labels": dict(zip(slot_names, labels, strict=True)),
-                       "detail_labels": dict(zip(detail_names, details, strict=True))}
-                   for s, (n, labels, details) in counts.items()},
-        "shards": shards,
-        "settings": settings.as_dict(),
-        "source": dict(source or {}),
-        "verified": True,
-    }
-    (out_dir / "features.json").write_text(json.dumps(
-        {"record": "post", "family": family, "slots": slot_names,
-         "detail_slots": detail_names, "gate": fam.gate.name, "features": describe(spec),
-         "meaning": feature_meanings(family)}, indent=2))
-    (out_dir / "dataset.json").write_text(json.dumps(manifest, indent=2, default=str))
-    return manifest
+    return shards.export_family(rows, family, out_dir, settings, load_image, source)
 
 
 def export_faces(crops: Iterable[Mapping[str, Any]], out_dir: Path,
