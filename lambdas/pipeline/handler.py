@@ -50,15 +50,21 @@ def screen_handler(event: dict, context: object) -> dict:
 
 
 @logger.inject_lambda_context
-def export_handler(event: dict, context: object) -> dict:
-    images = _blobs("TRAINSET_IMAGES_BUCKET") if os.environ.get("TRAINSET_IMAGES_BUCKET") else None
+def plan_handler(event: dict, context: object) -> dict:
     with _connection() as conn:
-        return pipeline.export_step(QualityStore(conn), _blobs(), images, event)
+        return pipeline.plan_step(QualityStore(conn), _blobs(),
+                                  bool(os.environ.get("TRAINSET_IMAGES_BUCKET")), event)
 
 
 @logger.inject_lambda_context
-def verify_handler(event: dict, context: object) -> dict:
-    return pipeline.verify_step(_blobs(), event)
+def shard_handler(event: dict, context: object) -> dict:
+    images = _blobs("TRAINSET_IMAGES_BUCKET") if os.environ.get("TRAINSET_IMAGES_BUCKET") else None
+    return pipeline.shard_step(_blobs(), images, event)
+
+
+@logger.inject_lambda_context
+def merge_handler(event: dict, context: object) -> list[dict]:
+    return pipeline.merge_step(_blobs(), event)
 
 
 @logger.inject_lambda_context

@@ -108,7 +108,8 @@ def test_a_failed_verification_fails_the_job_with_a_clear_error(db, stand_in, mo
     def corrupted(*args, **kwargs):
         raise tfrecords.VerificationError("child-train-00000-of-00001.tfrecord: unreadable")
 
-    monkeypatch.setattr(tfrecords, "verify", corrupted)  # the tasks run in this process
+    # The tasks run in this process: a shard's child of the Distributed Map fails.
+    monkeypatch.setattr(tfrecords, "verify_shard", corrupted)
     job, result, record = run_job(db, ["child"])
     assert result["status"] == "FAILED"
     assert record["status"] == "failed"

@@ -29,9 +29,7 @@ logger = logging.getLogger("trainset.local.pipeline")
 REGION = "us-east-1"
 EXPORTS_BUCKET = "trainset-exports"
 STATE_MACHINE = "trainset-export-job"
-HANDLER_OF = {"Quality": "quality_handler", "Screen": "screen_handler",
-              "Export": "export_handler", "Verify": "verify_handler",
-              "Summary": "summary_handler", "Failure": "failure_handler"}
+HANDLER_OF = {task: f"{task.lower()}_handler" for task in FUNCTIONS}
 FUNCTION_PREFIX = "trainset-local-"
 _lock = threading.Lock()
 _handlers: Any = None

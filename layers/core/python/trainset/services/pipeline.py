@@ -1,9 +1,12 @@
 """The export job's steps (each one a task of the state machine in
 ``trainset/data/export_job.asl.json``): gold scoring and consensus, screening and re-label
-queueing, TFRecord export to storage, verification from storage, and the summary."""
+queueing (per family); the plan of every family's shards (``trainset.export.shards``), one
+child of a Distributed Map per shard (build, write, verify, upload, check the stored bytes),
+the merge of each family's manifest; and the summary."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -13,7 +16,7 @@ from typing import Any
 
 from trainset import codebook
 from trainset.errors import InvalidInput
-from trainset.export import tfrecords
+from trainset.export import shards, tfrecords
 from trainset.services.export_files import content_type, dataset_files
 from trainset.services.quality import (
     ScreeningRules,
@@ -23,7 +26,10 @@ from trainset.services.quality import (
 )
 
 ASL_PATH = Path(__file__).resolve().parents[1] / "data" / "export_job.asl.json"
-FUNCTIONS = ("Quality", "Screen", "Export", "Verify", "Summary", "Failure")
+FUNCTIONS = ("Quality", "Screen", "Plan", "Shard", "Merge", "Summary", "Failure")
+# Each shard's input, its piece of the manifest, the family's plan and the Map's item list,
+# beside (not under) the job's files: exports/<job>/ holds only what is handed out.
+WORK = "export-work/"
 
 
 class TransientError(Exception):
@@ -65,38 +71,113 @@ def screen_step(store: Any, event: dict) -> dict:
             "relabel_requested": run["relabel_requested"]}
 
 
-def export_step(store: Any, blobs: Any, images: Any, event: dict) -> dict:
-    """Write the family's TFRecords (verified locally) and upload them under
-    ``exports/<job>/<family>/``."""
-    family, run_id = event["family"], event["run_id"]
-    rows, effect = kept_rows(store, family, run_id)
-    prefix = f"exports/{event['job_id']}/{family}/"
-    # Beside the shards: labels CSV/Parquet, the data card and the coder report.
-    files, skipped = dataset_files(store, family, run_id, rows, effect)
-    for name, data in files.items():
-        blobs.put(prefix + name, data, content_type(name))
+def plan_step(store: Any, blobs: Any, images_available: bool, event: dict) -> dict:
+    """Every screened family: its files beside the shards (labels CSV/Parquet, data card,
+    coder report) written under ``exports/<job>/<family>/``; its shards planned by the
+    stable hash, each shard's input (rows, author figures computed over the whole family,
+    tokens) stored under ``export-work/<job>/<family>/``; and one list of every shard, the
+    item list the Distributed Map reads (``items_key``)."""
+    job_id = event["job_id"]
+    items: list[dict[str, Any]] = []
+    families = []
+    for done in event.get("families") or []:
+        family, run_id = done["family"], done["run_id"]
+        rows, effect = kept_rows(store, family, run_id)
+        prefix = f"exports/{job_id}/{family}/"
+        work = f"{WORK}{job_id}/{family}/"
+        files, skipped = dataset_files(store, family, run_id, rows, effect)
+        for name, data in files.items():
+            blobs.put(prefix + name, data, content_type(name))
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = tfrecords.ExportSettings(
+                author_vectors=_author_vectors(blobs, Path(tmp), AUTHOR_VECTORS_VARIABLE))
+            plan = shards.plan_family(rows, family, settings, images_available)
+            meta = {**plan.meta(), "source": {
+                "quality_run": run_id, "job_id": job_id,
+                "query": "screened_posts kept, consensus_items of the run"}}
+        for item in plan.items():
+            key = f"{work}{item['file']}.json.gz"
+            blobs.put(key, shards.shard_payload(plan, item), "application/gzip")
+            items.append({"job_id": job_id, "family": family, "file": item["file"],
+                          "input_key": key, "prefix": prefix, "work": work})
+        blobs.put(work + "plan.json", json.dumps(meta).encode(), "application/json")
+        families.append({**done, "prefix": prefix, "work": work,
+                         "manifest_key": prefix + "dataset.json", "shards": len(meta["shards"]),
+                         "files": sorted(files), "files_skipped": skipped})
+        del plan, rows
+    items_key = f"{WORK}{job_id}/shards.json"
+    blobs.put(items_key, json.dumps(items).encode(), "application/json")
+    return {"bucket": getattr(blobs, "bucket", None), "items_key": items_key,
+            "shards": len(items), "families": families}
+
+
+def shard_step(blobs: Any, images: Any, event: dict) -> dict:
+    """One shard (an item of the plan): built from its stored input with its images fetched
+    concurrently, written, every record read back and parsed, uploaded; the stored object's
+    SHA-256 checked against the verified file's; its piece of the manifest stored."""
+    failure_key = f"{event['work']}{event['file']}.piece.json"
+    try:
+        return _shard(blobs, images, event, failure_key)
+    except TransientError:
+        raise
+    except Exception as exc:  # kept for the merge, which names the first failed shard
+        blobs.put(failure_key, json.dumps({"file": event["file"], "error": type(exc).__name__,
+                                           "message": str(exc)[:1000]}).encode(),
+                  "application/json")
+        raise
+
+
+class ShardFailed(Exception):
+    """A shard of the export could not be built, written or verified."""
+
+
+def _shard(blobs: Any, images: Any, event: dict, piece_key: str) -> dict:
+    part = shards.load_payload(blobs.get(event["input_key"]))
 
     def load_image(key: str) -> bytes | None:
         try:
-            return images.get(key) if images is not None else None
+            return images.get(key)
         except Exception:  # a missing image is counted in the manifest, not fatal
             return None
 
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "out"
-        out.mkdir()
-        settings = tfrecords.ExportSettings(
-            author_vectors=_author_vectors(blobs, Path(tmp), AUTHOR_VECTORS_VARIABLE))
-        manifest = tfrecords.export_posts(
-            rows, family, out, settings, load_image=load_image if images is not None else None,
-            source={"quality_run": run_id, "job_id": event["job_id"],
-                    "query": "screened_posts kept, consensus_items of the run"})
-        for path in sorted(out.iterdir()):
-            content = "application/json" if path.suffix == ".json" else "application/octet-stream"
-            blobs.put(prefix + path.name, path.read_bytes(), content)
-    return {**event, "prefix": prefix, "records": manifest["records"],
-            "manifest_key": prefix + "dataset.json", "files": sorted(files),
-            "files_skipped": skipped}
+        piece = shards.export_shard(part, Path(tmp), load_image if images is not None else None)
+        key = event["prefix"] + piece["file"]
+        blobs.put(key, (Path(tmp) / piece["file"]).read_bytes(), "application/octet-stream")
+    if hashlib.sha256(blobs.get(key)).hexdigest() != piece["sha256"]:
+        raise tfrecords.VerificationError(f"{piece['file']}: the stored object's checksum "
+                                          "differs from the verified file's")
+    blobs.put(piece_key, json.dumps(piece).encode(), "application/json")
+    return {"file": piece["file"], "records": piece["records"]}
+
+
+def merge_step(blobs: Any, event: dict) -> list[dict]:
+    """Each family's ``dataset.json`` and ``features.json`` from its shards' pieces (every
+    shard of the plan must have one); the families as the summary reports them."""
+    done = []
+    for family in event["plan"]["families"]:
+        meta = json.loads(blobs.get(family["work"] + "plan.json"))
+        pieces = []
+        for shard in meta["shards"]:
+            try:
+                pieces.append(json.loads(blobs.get(f"{family['work']}{shard['file']}"
+                                                   ".piece.json")))
+            except Exception:
+                raise tfrecords.VerificationError(
+                    f"{shard['file']}: no verified shard was stored") from None
+            if "error" in pieces[-1]:  # the shard's child failed: its error, as it was
+                error = (tfrecords.VerificationError
+                         if pieces[-1]["error"] == "VerificationError" else ShardFailed)
+                raise error(pieces[-1]["message"] if error is not ShardFailed else
+                            f"{pieces[-1]['error']}: {pieces[-1]['message']}")
+        with tempfile.TemporaryDirectory() as tmp:
+            manifest = shards.merge(meta, pieces, Path(tmp), meta["source"])
+            for name in ("features.json", "dataset.json"):
+                blobs.put(family["prefix"] + name, (Path(tmp) / name).read_bytes(),
+                          "application/json")
+        done.append({k: v for k, v in family.items() if k != "work"}
+                    | {"records": manifest["records"], "verified": manifest["records"]})
+    return done
 
 
 AUTHOR_VECTORS_VARIABLE = "TRAINSET_EXPORT_AUTHOR_VECTORS"
@@ -115,19 +196,6 @@ def _author_vectors(blobs: Any, tmp: Path, variable: str) -> str | None:
     target = tmp / Path(where).name
     target.write_bytes(blobs.get(where))
     return str(target)
-
-
-def verify_step(blobs: Any, event: dict) -> dict:
-    """Download the family's shards and read every record back (checksums, counts, parse)."""
-    manifest = json.loads(blobs.get(event["manifest_key"]))
-    features = json.loads(blobs.get(event["prefix"] + "features.json"))
-    spec = tfrecords.spec_from_description(features["features"])
-    with tempfile.TemporaryDirectory() as tmp:
-        for shard in manifest["shards"]:
-            (Path(tmp) / shard["file"]).write_bytes(blobs.get(event["prefix"] + shard["file"]))
-        records = tfrecords.verify(Path(tmp), manifest["shards"], spec,
-                                   manifest["compression"] == "GZIP")
-    return {**event, "verified": records}
 
 
 def summary_step(jobs: Any, blobs: Any, event: dict) -> dict:
