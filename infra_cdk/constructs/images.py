@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from aws_cdk import AssetHashType, Duration, IgnoreMode, RemovalPolicy, Stack
+from aws_cdk import Duration, IgnoreMode, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
@@ -44,8 +44,8 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra_cdk.bundling import PipLayerBundler, local_bundling, python_version
 from infra_cdk.constructs.buckets import access_log_bucket, private_bucket
+from infra_cdk.constructs.layers import pip_layer
 from infra_cdk.constructs.logs import retention
 from infra_cdk.nag import acknowledge
 
@@ -128,23 +128,10 @@ class Images(Construct):
         )
 
         # --- functions -----------------------------------------------------------------------
-        self.images_layer = lambda_.LayerVersion(
-            self,
-            "ImagesLayer",
-            description="trainset: Pillow and the X-Ray SDK for the augment function "
-            "(layers/images/requirements.txt)",
-            code=lambda_.Code.from_asset(
-                str(images_layer_dir),
-                asset_hash_type=AssetHashType.SOURCE,
-                bundling=local_bundling(
-                    PipLayerBundler(
-                        images_layer_dir / "requirements.txt", python_version(runtime.name)
-                    )
-                ),
-            ),
-            compatible_runtimes=[runtime],
-            compatible_architectures=[lambda_.Architecture.X86_64],
-        )
+        self.images_layer = pip_layer(
+            self, "ImagesLayer", images_layer_dir, runtime,
+            "trainset: Pillow and the X-Ray SDK for the augment function "
+            "(layers/images/requirements.txt)")
         environment = {"TRAINSET_IMAGES_BUCKET": self.bucket.bucket_name,
                        "POWERTOOLS_METRICS_NAMESPACE": "trainset"}
 

@@ -51,6 +51,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra_cdk.constructs.buckets import access_log_bucket, private_bucket
+from infra_cdk.constructs.layers import pip_layer
 from infra_cdk.constructs.logs import retention
 from infra_cdk.constructs.migrations import VPC_ENI_ACTIONS
 from infra_cdk.nag import acknowledge
@@ -121,6 +122,7 @@ class ImportJob(Construct):
         handler_dir: Path,
         runtime: lambda_.Runtime,
         layers: Sequence[lambda_.ILayerVersion],
+        columnar_layer_dir: Path,
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
         security_groups: Sequence[ec2.ISecurityGroup],
@@ -172,6 +174,10 @@ class ImportJob(Construct):
 
         # --- task functions ----------------------------------------------------------------
         code = lambda_.Code.from_asset(str(handler_dir), exclude=["**/__pycache__"])
+        # The tasks read corpus files with pyarrow (every format); the start function does not.
+        self.columnar_layer = pip_layer(
+            self, "ColumnarLayer", columnar_layer_dir, runtime,
+            "trainset: pyarrow for the import job's tasks (layers/columnar/requirements.txt)")
         self.functions: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
         for task in TASKS:
@@ -185,7 +191,7 @@ class ImportJob(Construct):
                 architecture=lambda_.Architecture.X86_64,
                 handler=task.handler,
                 code=code,
-                layers=list(layers),
+                layers=[*layers, self.columnar_layer],
                 environment={
                     "TRAINSET_DB_SECRET_ARN": db_secret.secret_arn,
                     "TRAINSET_IMPORTS_BUCKET": self.bucket.bucket_name,

@@ -1,4 +1,4 @@
-"""The two Lambda layers every trainset function uses.
+"""The two Lambda layers every trainset function uses, and how any pip-built layer is made.
 
 - core: `layers/core/` as is; its `python/trainset/` package lands on sys.path (/opt/python).
 - deps: the pinned third-party packages of `layers/deps/requirements.txt`, installed by pip for
@@ -51,24 +51,29 @@ class Layers(Construct):
             compatible_architectures=architectures,
         )
 
-        requirements = deps_dir / "requirements.txt"
-        self.deps = lambda_.LayerVersion(
-            self,
-            "Deps",
-            description="trainset: third-party packages (layers/deps/requirements.txt)",
-            # The asset hash is that of the source folder (requirements.txt), so an unchanged
-            # requirements file keeps the same layer version across deploys.
-            code=lambda_.Code.from_asset(
-                str(deps_dir),
-                asset_hash_type=AssetHashType.SOURCE,
-                bundling=local_bundling(
-                    PipLayerBundler(requirements, python_version(runtime.name))
-                ),
-            ),
-            compatible_runtimes=[runtime],
-            compatible_architectures=architectures,
-        )
+        self.deps = pip_layer(self, "Deps", deps_dir, runtime,
+                              "trainset: third-party packages (layers/deps/requirements.txt)")
 
     @property
     def all(self) -> list[lambda_.ILayerVersion]:
         return [self.core, self.deps]
+
+
+def pip_layer(scope: Construct, construct_id: str, folder: Path, runtime: lambda_.Runtime,
+              description: str) -> lambda_.LayerVersion:
+    """A layer of the pinned packages in ``folder/requirements.txt``, installed by pip for the
+    Lambda platform at synth time. The asset hash is that of the folder (the requirements
+    file), so an unchanged file keeps the same layer version across deploys."""
+    return lambda_.LayerVersion(
+        scope,
+        construct_id,
+        description=description,
+        code=lambda_.Code.from_asset(
+            str(folder),
+            asset_hash_type=AssetHashType.SOURCE,
+            bundling=local_bundling(
+                PipLayerBundler(folder / "requirements.txt", python_version(runtime.name))),
+        ),
+        compatible_runtimes=[runtime],
+        compatible_architectures=[lambda_.Architecture.X86_64],
+    )

@@ -192,6 +192,7 @@ class TrainsetStack(Stack):
             handler_dir=paths.IMPORT_FUNCTION_DIR,
             runtime=runtime,
             layers=self.layers.all,
+            columnar_layer_dir=paths.REPO_ROOT / "layers" / "columnar",
             vpc=vpc,
             subnets=self.network.app_subnets,
             # The database, and S3 through the export job's gateway endpoint (its prefix list).

@@ -38,6 +38,8 @@ LAYERS = {
     "deps": Layer("deps", "LayersDeps", REPO_ROOT / "layers" / "deps" / "requirements.txt"),
     "images": Layer("images", "ImagesImagesLayer",
                     REPO_ROOT / "layers" / "images" / "requirements.txt"),
+    "columnar": Layer("columnar", "ImportJobColumnarLayer",
+                      REPO_ROOT / "layers" / "columnar" / "requirements.txt"),
 }
 
 
@@ -76,11 +78,10 @@ def _export_tasks() -> dict[str, str]:
 
 
 def _import_tasks() -> dict[str, str]:
-    """The import job's four tasks and the function that starts it for an upload."""
+    """The import job's four tasks."""
     from trainset.services.imports import FUNCTIONS
 
-    return {"ImportJobStart": "handler.start_handler",
-            **{f"ImportJob{task}": f"handler.{task.lower()}_handler" for task in FUNCTIONS}}
+    return {f"ImportJob{task}": f"handler.{task.lower()}_handler" for task in FUNCTIONS}
 
 
 FUNCTIONS = (
@@ -91,8 +92,10 @@ FUNCTIONS = (
              environment={"TRAINSET_SQL_DIR": "{task}/sql"}),
     Function("augment", {"ImagesAugment": "handler.lambda_handler"},
              layers=("core", "deps", "images"), code={".": "lambdas/augment"}),
-    Function("import-job", _import_tasks(), layers=("core", "deps"),
+    Function("import-job", _import_tasks(), layers=("core", "deps", "columnar"),
              code={".": "lambdas/imports"}),
+    Function("import-start", {"ImportJobStart": "handler.start_handler"},
+             layers=("core", "deps"), code={".": "lambdas/imports"}),
     Function("export-job", _export_tasks(), dockerfile="lambdas/pipeline/Dockerfile"),
     Function("face-clip", {"ImagesFaceClip": "handler.lambda_handler"},
              dockerfile="lambdas/face_clip/Dockerfile"),
