@@ -1,29 +1,36 @@
-"""The export job: a Step Functions state machine over six Lambda tasks, run daily and on demand.
+"""The export job: a Step Functions state machine over seven Lambda tasks, run daily and on demand.
 
     EventBridge (daily cron, UTC) --+--> state machine (ASL: layers/core/.../export_job.asl.json)
-    API POST /exports ---------------+      per family: quality -> screen -> export -> verify
-                                            then summary (or failure)
+    API POST /exports ---------------+      per family: quality -> screen
+                                            plan (every family's shards, by the stable hash)
+                                            Distributed Map over the plan's list in S3:
+                                              one child per shard (build, write, verify)
+                                            merge (each family's manifest), then summary
+                                            (or failure)
 
 - **Definition**: the same ASL file the local runner executes
-  (`trainset.services.pipeline.definition`), read by path; its six `${<Task>FunctionArn}`
+  (`trainset.services.pipeline.definition`), read by path; its `${<Task>FunctionArn}`
   placeholders become the functions' ARNs through `definition_substitutions`. The file's own
   `TimeoutSeconds` (6 h) is the job's time limit: CDK deploys a string definition as it is and
   ignores `StateMachine(timeout=...)` for it.
 - **Functions**: one container image (`lambdas/pipeline/Dockerfile`, repository root as build
-  context, filtered to the handler and the core package) for all six tasks, each with its own
-  handler as CMD. Export and verify need TensorFlow; every task imports
+  context, filtered to the handler and the core package) for all seven tasks, each with its own
+  handler as CMD. Plan, shard and merge need TensorFlow; every task imports
   `trainset.services.pipeline`, hence numpy, which the zip layers do not carry. Synthesizing
   only stages the context; Docker builds the image at `cdk deploy`.
-- **Network**: the tasks that use the database (all but verify) run in the app subnets with a
-  security group the database admits. Export and summary also write to S3: an S3 gateway VPC
-  endpoint (free) on the app subnets, and their security group may reach S3's managed prefix
-  list on 443 only (the prefix list id is looked up at deploy time: it differs per region).
-  Verify only reads S3 and runs outside the VPC.
-- **Exports bucket**: private, SSE-S3, TLS only, versioned, server access logs to its own bucket.
+- **Network**: the tasks that use the database (quality, screen, plan, summary, failure) run
+  in the app subnets with a security group the database admits. Plan and summary also write
+  to S3: an S3 gateway VPC endpoint (free) on the app subnets, and their security group may
+  reach S3's managed prefix list on 443 only (the prefix list id is looked up at deploy time:
+  it differs per region). Shard and merge use only S3 and run outside the VPC.
+- **Exports bucket**: private, SSE-S3, TLS only, versioned, server access logs to its own bucket;
+  `export-work/` (shard inputs, pieces, plans, the Map's item list) expires after 7 days.
 - **Least privilege**: each function role has its own log group, X-Ray writes, and only what its
-  task touches (DB secret; `exports/*` put or get; images `uploads/*`, `variants/*` get).
-  The state machine's role may invoke exactly the six functions. `grant_start(role)` lets a
-  role start executions of this state machine and describe them.
+  task touches (DB secret; `exports/*`, `export-work/*` put or get; images `uploads/*`,
+  `variants/*` get). The state machine (named, so its role can name itself) may invoke exactly
+  its functions, read `export-work/*` (ItemReader) and start/describe/stop its own child
+  executions. `grant_start(role)` lets a role start executions of this state machine and
+  describe them.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ from infra_cdk.constructs.migrations import VPC_ENI_ACTIONS
 from infra_cdk.nag import acknowledge
 
 EXPORTS = "exports/"
+WORK = "export-work/"  # trainset.services.pipeline.WORK
 IMAGE_READS = ("uploads/", "variants/")
 PIPELINE_DOCKERFILE = "lambdas/pipeline/Dockerfile"
 # The image's build context is the repository root; only these paths are sent.
@@ -81,6 +89,9 @@ class Task:
     exports_read: bool = False
     exports_write: bool = False
     images_read: bool = False
+    work_read: bool = False  # export-work/: shard inputs, pieces, plans, the Map's item list
+    work_write: bool = False
+    knows_images: bool = False  # gets the images bucket's name without reading it
     ephemeral_mb: int = 512
 
     @property
@@ -97,7 +108,8 @@ class Task:
 
     @property
     def uses_s3(self) -> bool:
-        return self.exports_read or self.exports_write or self.images_read
+        return (self.exports_read or self.exports_write or self.images_read or self.work_read
+                or self.work_write)
 
 
 TASKS: tuple[Task, ...] = (
@@ -105,10 +117,14 @@ TASKS: tuple[Task, ...] = (
          database=True),
     Task("Screen", "screening and re-label queueing of one family", 1024, Duration.minutes(10),
          database=True),
-    Task("Export", "TFRecords of one family to the exports bucket", 3008, Duration.minutes(15),
-         database=True, exports_write=True, images_read=True, ephemeral_mb=4096),
-    Task("Verify", "re-read one family's TFRecords from the exports bucket", 2048,
-         Duration.minutes(10), exports_read=True, ephemeral_mb=4096),
+    Task("Plan", "every family's side files, shard plan and shard inputs", 3008,
+         Duration.minutes(15), database=True, exports_write=True, work_write=True,
+         knows_images=True, ephemeral_mb=2048),
+    Task("Shard", "one shard: build (images fetched concurrently), write, verify, upload",
+         3008, Duration.minutes(15), exports_read=True, exports_write=True, work_read=True,
+         work_write=True, images_read=True, ephemeral_mb=4096),
+    Task("Merge", "each family's manifest from its shards' pieces", 1024, Duration.minutes(5),
+         exports_write=True, work_read=True),
     Task("Summary", "the job's summary.json and its database record", 512, Duration.minutes(2),
          database=True, exports_write=True),
     Task("Failure", "record a failed job in the database", 512, Duration.minutes(2),
@@ -163,6 +179,20 @@ class ExportJob(Construct):
         self.bucket = private_bucket(
             self, access_logs=self.access_logs, log_prefix="exports/",
             removal_policy=removal_policy, noncurrent_version_days=noncurrent_version_days,
+        )
+        # Shard inputs and pieces are only needed while their job runs.
+        self.bucket.add_lifecycle_rule(prefix=WORK, expiration=Duration.days(7),
+                                       noncurrent_version_expiration=Duration.days(1))
+        stack = Stack.of(self)
+        self.state_machine_name = f"{stack.stack_name}-export-job{log_name_suffix}"
+        self.state_machine_arn = stack.format_arn(
+            service="states", resource="stateMachine", resource_name=self.state_machine_name,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        child_executions_arn = stack.format_arn(
+            service="states", resource="execution",
+            resource_name=f"{self.state_machine_name}/*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
 
         # --- S3 from the isolated app subnets ----------------------------------------------
@@ -223,9 +253,9 @@ class ExportJob(Construct):
             }
             if task.database:
                 environment["TRAINSET_DB_SECRET_ARN"] = db_secret.secret_arn
-            if task.exports_read or task.exports_write:
+            if task.exports_read or task.exports_write or task.work_read or task.work_write:
                 environment["TRAINSET_EXPORTS_BUCKET"] = self.bucket.bucket_name
-            if task.images_read:
+            if task.images_read or task.knows_images:
                 environment["TRAINSET_IMAGES_BUCKET"] = images_bucket.bucket_name
             groups: list[ec2.ISecurityGroup] = []
             if task.in_vpc:
@@ -260,7 +290,8 @@ class ExportJob(Construct):
             self,
             "StateMachineRole",
             assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
-            description="trainset export job state machine: invoke its six task functions",
+            description="trainset export job state machine: its task functions, its shard "
+            "lists, its own Distributed Map child executions",
         )
         self.role.add_to_policy(
             iam.PolicyStatement(
@@ -269,6 +300,19 @@ class ExportJob(Construct):
                 resources=[f.function_arn for f in self.functions.values()],
             )
         )
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="ReadShardLists", actions=["s3:GetObject"],
+            resources=[self.bucket.arn_for_objects(f"{WORK}*")],
+        ))
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="StartChildExecutions", actions=["states:StartExecution"],
+            resources=[self.state_machine_arn],
+        ))
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="ManageChildExecutions",
+            actions=["states:DescribeExecution", "states:StopExecution"],
+            resources=[child_executions_arn],
+        ))
         self.log_group = logs.LogGroup(
             self,
             "StateMachineLogs",
@@ -287,6 +331,7 @@ class ExportJob(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
+            state_machine_name=self.state_machine_name,  # its role may start its children
             definition_body=sfn.DefinitionBody.from_string(load_definition(asl_path)),
             definition_substitutions={
                 task.placeholder: self.functions[task.name].function_arn for task in TASKS
@@ -369,6 +414,14 @@ class ExportJob(Construct):
                     resources=[self.bucket.arn_for_objects(f"{EXPORTS}*")],
                 )
             )
+        if task.work_write:
+            role.add_to_policy(iam.PolicyStatement(
+                sid="WriteWork", actions=["s3:PutObject"],
+                resources=[self.bucket.arn_for_objects(f"{WORK}*")]))
+        if task.work_read:
+            role.add_to_policy(iam.PolicyStatement(
+                sid="ReadWork", actions=["s3:GetObject"],
+                resources=[self.bucket.arn_for_objects(f"{WORK}*")]))
         if task.images_read:
             role.add_to_policy(
                 iam.PolicyStatement(
@@ -412,6 +465,16 @@ class ExportJob(Construct):
         )
         return policy
 
+    def _nag_name(self) -> str:
+        """The state machine's name as cdk-nag writes it in a finding: a token (prod's stack
+        id suffix) as its CloudFormation JSON."""
+        resolved = Stack.of(self).resolve(self.state_machine_name)
+        if isinstance(resolved, str):
+            return resolved
+        parts = resolved["Fn::Join"][1]
+        return "".join(p if isinstance(p, str) else json.dumps(p, separators=(",", ":"))
+                       for p in parts)
+
     def _acknowledge(self, images_bucket: s3.IBucket) -> None:
         stack = Stack.of(self)
         machine_id = stack.resolve(self.state_machine.node.default_child.logical_id)
@@ -432,6 +495,19 @@ class ExportJob(Construct):
             f"IAM5[Resource::<{bucket_id}.Arn>/{EXPORTS}*]",
             "Object access under exports/ only: keys there are exports/<job id>/<family>/..., "
             "generated per job, so a prefix is the narrowest grant possible.",
+        )
+        acknowledge(
+            self,
+            f"IAM5[Resource::<{bucket_id}.Arn>/{WORK}*]",
+            "Object access under export-work/ only: keys there are export-work/<job id>/..., "
+            "generated per job, so a prefix is the narrowest grant possible.",
+        )
+        acknowledge(
+            self.role,
+            f"IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
+            f"execution:{self._nag_name()}/*]",
+            "This state machine's own Distributed Map child executions only: they are named "
+            "at run time, so <state machine name>/* is the narrowest grant possible.",
         )
         images_id = stack.resolve(images_bucket.node.default_child.logical_id)
         for prefix in IMAGE_READS:

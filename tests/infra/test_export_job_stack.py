@@ -51,17 +51,12 @@ def test_definition_is_the_local_runners_with_the_function_arns(dev: Synthesized
     machine_id = dev.logical_id(dev.stack.export_job.state_machine)
     # The file as is, placeholders and all, with one substitution per task...
     as_file = json.loads(pipeline.definition({n: "${" + n + "FunctionArn}" for n in ids}))
-    dev.template.has_resource_properties(
-        "AWS::StepFunctions::StateMachine",
-        {
-            "DefinitionString": Match.serialized_json(as_file),
-            "DefinitionSubstitutions": {
-                f"{name}FunctionArn": {"Fn::GetAtt": [ids[name], "Arn"]} for name in ids
-            },
-        },
-    )
-    # ...so CloudFormation runs what `pipeline.definition(arns)` gives the local runner.
+    # (compared as JSON: Match.serialized_json reads the Map's "ResultPath": null as absent)
     props = dev.resources[machine_id]["Properties"]
+    assert json.loads(props["DefinitionString"]) == as_file
+    assert props["DefinitionSubstitutions"] == {
+        f"{name}FunctionArn": {"Fn::GetAtt": [ids[name], "Arn"]} for name in ids}
+    # ...so CloudFormation runs what `pipeline.definition(arns)` gives the local runner.
     deployed = props["DefinitionString"]
     for key, value in props["DefinitionSubstitutions"].items():
         deployed = deployed.replace("${" + key + "}", f"<{value['Fn::GetAtt'][0]}.Arn>")
@@ -137,8 +132,9 @@ def test_functions_are_images_of_one_asset_with_their_own_handlers(dev: Synthesi
         if task.exports_read or task.exports_write:
             assert variables["TRAINSET_EXPORTS_BUCKET"] == {
                 "Ref": dev.logical_id(dev.stack.export_job.bucket)}
-    assert functions["Export"]["Environment"]["Variables"]["TRAINSET_IMAGES_BUCKET"] == {
-        "Ref": dev.logical_id(dev.stack.images.bucket)}
+    for name in ("Plan", "Shard"):
+        assert functions[name]["Environment"]["Variables"]["TRAINSET_IMAGES_BUCKET"] == {
+            "Ref": dev.logical_id(dev.stack.images.bucket)}
 
 
 def test_function_roles_are_least_privilege(dev: Synthesized) -> None:
@@ -146,10 +142,16 @@ def test_function_roles_are_least_privilege(dev: Synthesized) -> None:
     images = dev.logical_id(dev.stack.images.bucket)
     expected_s3 = {
         "Quality": set(), "Screen": set(), "Failure": set(),
-        "Export": {("s3:PutObject", exports, "/exports/*"),
-                   ("s3:GetObject", images, "/uploads/*"),
-                   ("s3:GetObject", images, "/variants/*")},
-        "Verify": {("s3:GetObject", exports, "/exports/*")},
+        "Plan": {("s3:PutObject", exports, "/exports/*"),
+                 ("s3:PutObject", exports, "/export-work/*")},
+        "Shard": {("s3:PutObject", exports, "/exports/*"),
+                  ("s3:GetObject", exports, "/exports/*"),
+                  ("s3:PutObject", exports, "/export-work/*"),
+                  ("s3:GetObject", exports, "/export-work/*"),
+                  ("s3:GetObject", images, "/uploads/*"),
+                  ("s3:GetObject", images, "/variants/*")},
+        "Merge": {("s3:PutObject", exports, "/exports/*"),
+                  ("s3:GetObject", exports, "/export-work/*")},
         "Summary": {("s3:PutObject", exports, "/exports/*")},
     }
     for task in TASKS:
@@ -270,3 +272,23 @@ def test_export_functions_reach_the_database(dev: Synthesized) -> None:
         if r["Properties"]["GroupId"] == {"Fn::GetAtt": [db_sg, "GroupId"]}
     ]
     assert export_sg in {rule["SourceSecurityGroupId"]["Fn::GetAtt"][0] for rule in ingress}
+
+
+def test_shards_run_on_a_distributed_map_the_machine_may_start(dev: Synthesized) -> None:
+    """The ASL's ExportShards is a Distributed Map reading the plan's list from the exports
+    bucket, and the state machine's role may read it and start/stop its own children; the
+    job's time limit is in the definition."""
+    definition = json.loads(load_definition(paths.EXPORT_JOB_ASL))
+    assert definition["TimeoutSeconds"] == 21600
+    shards = definition["States"]["ExportShards"]
+    assert shards["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    assert shards["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
+    assert 1 <= shards["MaxConcurrency"] <= 40
+    job = dev.stack.export_job
+    statements = role_statements(dev, dev.logical_id(job.role))
+    by_action = {a: s["Resource"] for s in statements for a in as_list(s["Action"])}
+    machine = dev.resources[dev.logical_id(job.state_machine)]["Properties"]
+    assert machine["StateMachineName"] == dev.stack.resolve(job.state_machine_name)
+    assert "-export-job" in json.dumps(by_action["states:StartExecution"])
+    assert "execution" in json.dumps(by_action["states:StopExecution"])
+    assert "/export-work/*" in json.dumps(by_action["s3:GetObject"])
