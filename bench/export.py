@@ -8,7 +8,16 @@ Examples (the limit for writing), timed right after each export in the same roun
 records/s, MB/s, the ratio against the bare writer, the time to build the Examples from
 columns and row by row (the bytes are checked to be the same), and the verification time.
 
-    python bench/export.py [--images 20000] [--repeat 5]
+It then times the sharded path (``trainset.export.shards.export_sharded``: the plan by the
+stable hash, each shard's input serialised as the export job stores it, shards built, written
+and verified ``--workers`` at a time on threads or ``--processes``, the manifests merged)
+against the single writer with the same settings (``--shard-mb`` per shard, so there are
+several), checks that both wrote the same bytes, and prints the speedup and both ratios
+against the bare writer. ``--image-latency-ms`` adds a wait to each image fetch, as an S3 GET
+has (images are fetched 16 at a time within a shard).
+
+    python bench/export.py [--images 20000] [--repeat 5] [--workers 2] [--processes]
+                           [--shard-mb 8] [--image-latency-ms 0]
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT.parent / "shared" / "seed-data" / "labeled_tweets_child.csv"
 
 from trainset import codebook  # noqa: E402
-from trainset.export import author_features, tfrecords  # noqa: E402
+from trainset.export import author_features, shards, tfrecords  # noqa: E402
 
 
 def study_rows() -> list[dict]:
@@ -87,7 +96,8 @@ def timed(work, *args, **kwargs):
     return time.perf_counter() - start, result
 
 
-def run(name: str, rows: list[dict], load_image, tmp: Path, repeat: int) -> None:
+def run(name: str, rows: list[dict], load_image, tmp: Path, repeat: int, workers: int = 2,
+        processes: bool = False, shard_mb: float = 8.0) -> None:
     import statistics
 
     import tensorflow as tf  # noqa: F401 - import time kept out of the figures
@@ -157,6 +167,46 @@ def run(name: str, rows: list[dict], load_image, tmp: Path, repeat: int) -> None
           f"sharded writing {bare_s / shards_s:.2f}")
     if not same:
         raise SystemExit("the column records differ from the row-by-row ones")
+    sharded(name, rows, load_image, tmp, repeat, workers, processes, shard_mb, bare_s)
+
+
+def sharded(name: str, rows: list[dict], load_image, tmp: Path, repeat: int, workers: int,
+            processes: bool, shard_mb: float, bare_s: float) -> None:
+    """The single writer and the sharded path with the same settings, in the same rounds."""
+    settings = tfrecords.ExportSettings(shard_bytes=int(shard_mb * 2**20))
+    serial, parallel = [], []
+    for _ in range(repeat):
+        one_s, one = timed(shards.export_family, rows, "child", tmp / f"{name}-one", settings,
+                           load_image)
+        many_s, many = timed(shards.export_sharded, rows, "child", tmp / f"{name}-many",
+                             settings, load_image, workers=workers, processes=processes)
+        serial.append(one_s)
+        parallel.append(many_s)
+    same = [(s["file"], s["sha256"]) for s in one["shards"]] == \
+        [(s["file"], s["sha256"]) for s in many["shards"]]
+    one_s, many_s = min(serial), min(parallel)
+    how = f"{workers} {'processes' if processes else 'threads'}"
+    print(f"    sharded path, {len(many['shards'])} shards of <= {shard_mb:g} MB (estimated), "
+          f"{how}; same settings, fastest of {repeat}:")
+    print(f"      single writer (serial)             {one_s:6.2f} s  "
+          f"{len(rows) / one_s:9,.0f} rec/s  vs bare writer {bare_s / one_s:.2f}")
+    print(f"      sharded, {how:<25} {many_s:6.2f} s  {len(rows) / many_s:9,.0f} rec/s  "
+          f"vs bare writer {bare_s / many_s:.2f}")
+    print(f"      speedup {one_s / many_s:.2f}x on {how}; the same bytes: "
+          f"{'yes' if same else 'NO'}")
+    if not same:
+        raise SystemExit("the sharded path wrote other bytes than the single writer")
+
+
+class SlowFetch:
+    """``blobs.get`` with a wait first, as an S3 GET has."""
+
+    def __init__(self, blobs: dict, seconds: float) -> None:
+        self.blobs, self.seconds = blobs, seconds
+
+    def __call__(self, key: str) -> bytes | None:
+        time.sleep(self.seconds)
+        return self.blobs.get(key)
 
 
 def main() -> None:
@@ -164,6 +214,13 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=5, help="rounds (each times every "
                         "figure once; the fastest counts)")
+    parser.add_argument("--workers", type=int, default=2, help="shards at once (sharded path)")
+    parser.add_argument("--processes", action="store_true",
+                        help="the sharded path on processes (default: threads)")
+    parser.add_argument("--shard-mb", type=float, default=8.0,
+                        help="shard size for the single-writer vs sharded comparison")
+    parser.add_argument("--image-latency-ms", type=float, default=0.0,
+                        help="a wait added to every image fetch (an S3 GET's latency)")
     args = parser.parse_args()
     import tensorflow as tf  # noqa: F401 - warm the import before timing
 
@@ -171,9 +228,12 @@ def main() -> None:
     pictures, blobs = image_rows(args.images)
     print("export benchmark (TFRecord, child family)")
     with tempfile.TemporaryDirectory() as tmp:
-        run("study labels (text)", text, None, Path(tmp), args.repeat)
+        options = dict(workers=args.workers, processes=args.processes, shard_mb=args.shard_mb)
+        run("study labels (text)", text, None, Path(tmp), args.repeat, **options)
         if args.images:
-            run("image set", pictures, blobs.get, Path(tmp), args.repeat)
+            fetch = blobs.get if not args.image_latency_ms else SlowFetch(
+                blobs, args.image_latency_ms / 1000)
+            run("image set", pictures, fetch, Path(tmp), args.repeat, **options)
     print("  (targets: end to end >= 0.3 of the bare writer's throughput for text records; "
           "84,811-record text export < 15 s including verification)")
 
