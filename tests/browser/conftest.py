@@ -1,7 +1,9 @@
 """A real browser (Debian's chromium, driven by Playwright) against the local stack.
 
 The stack is the same LocalServer `make run` uses, on a free port, over the session's real
-database (emptied per test) with a small corpus, practice posts and coders.
+database (emptied per test) with a small corpus, practice posts and coders. ``live`` is the
+real `python -m trainset run` (with its S3 stand-in, import runner and export runner), and
+``manager_page`` a manager's page on it with the policy's violations recorded.
 """
 
 from __future__ import annotations
@@ -100,3 +102,36 @@ def axe_source() -> str:
     from tests.browser import vendor_axe
 
     return vendor_axe.ensure().read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def live(database_url, tmp_path_factory):
+    """`python -m trainset run` on the session's database, for a module's tests."""
+    from tests.live.conftest import serving
+
+    with serving(database_url, tmp_path_factory.mktemp("browser-live")) as server:
+        yield server
+
+
+@pytest.fixture()
+def manager_page(browser, live, db):
+    """boss (a manager) in the manager view of ``live``; downloads accepted, the page's
+    Content-Security-Policy violations in ``window.__violations``, console errors kept in
+    ``page.console_errors``, ``page.live_stack`` for signing in again."""
+    from tests.browser.pages import LiveStack, open_manager_view
+    from tests.browser.test_csp import LISTEN
+    from tests.live.conftest import token_for
+
+    boss = make_coder(db, "boss", role="manager")
+    stack = LiveStack(live.base, {"boss": token_for(boss)})
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.add_init_script(LISTEN)
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.console_errors = errors
+    page.live_stack = stack
+    open_manager_view(page, stack)
+    yield page
+    context.close()

@@ -1,9 +1,11 @@
 """Helpers the browser tests share: signing in with the keyboard, reading the outbox and the
-labels table, running axe-core, checking focus rings."""
+labels table, running axe-core, checking focus rings; the manager view's uploads, imports and
+downloads under the real local server."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from playwright.sync_api import expect
@@ -105,3 +107,63 @@ def check_focus_rings(page, presses: int, what: str) -> list:
         assert ring["rings"] == 1, f"{what}: {ring}"
         assert ring["width"] >= 2 and ring["offset"] >= 1 and ring["ratio"] >= 3, f"{what}: {ring}"
     return seen
+
+
+@dataclass
+class LiveStack:
+    """What the sign-in helpers need under the real local server (`trainset run`): where the
+    page is and each person's token."""
+
+    base_url: str
+    tokens: dict
+
+    def token(self, name: str) -> str:
+        return self.tokens[name]
+
+
+def open_manager_view(page, stack, name: str = "boss") -> None:
+    """Sign in as a manager and open the manager view."""
+    open_start_page(page, stack, name)
+    page.get_by_role("button", name="Manager view").click()
+    expect(page.locator("#import-list")).to_be_visible()
+
+
+def upload(page, name: str, data: bytes, mime: str = "text/csv", kind: str = "corpus",
+           purpose: str | None = None) -> None:
+    """Upload a file from the manager view's uploads form (kind, and purpose for gold)."""
+    page.locator("#upload-kind").select_option(kind)
+    if purpose is not None:
+        page.locator("#upload-purpose").select_option(purpose)
+    page.locator("#upload-file").set_input_files({"name": name, "mimeType": mime, "buffer": data})
+    page.get_by_role("button", name="Upload").click()
+
+
+def import_row(page, filename: str):
+    """The imports list's row for an uploaded file."""
+    return page.locator("#import-list tr[data-import]", has_text=filename)
+
+
+def download(page, link, folder: Path | None = None) -> Path:
+    """Click a download link; the downloaded file's path (saved under its suggested name in
+    ``folder`` when given). Chromium starts at most 10 downloads a second from a page: click
+    fewer in a row, or fetch the rest with ``fetch_link``."""
+    with page.expect_download() as event:
+        link.click()
+    if folder is None:
+        return Path(event.value.path())
+    target = folder / event.value.suggested_filename
+    event.value.save_as(target)
+    return target
+
+
+def fetch_link(page, link, folder: Path) -> Path:
+    """Fetch the file a link on the page points to (its href, with the page's context), saved
+    under the link's download name in ``folder``."""
+    from urllib.parse import urljoin
+
+    response = page.context.request.get(urljoin(page.url, link.get_attribute("href")))
+    assert response.ok, f"{response.status} {response.url}"
+    assert "attachment" in response.headers.get("content-disposition", "")
+    target = folder / link.get_attribute("download")
+    target.write_bytes(response.body())
+    return target

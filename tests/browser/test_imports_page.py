@@ -9,15 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
 
-import pytest
 from playwright.sync_api import expect
 
-from tests.browser.pages import open_start_page, run_axe
-from tests.browser.test_csp import LISTEN
-from tests.factories import make_coder
-from tests.live.conftest import serving, token_for
+from tests.browser.pages import download, import_row, run_axe, upload
 
 CORPUS = (b"id,text,keyword\n"
           b"u1,a toddler at the park,park\n"
@@ -25,52 +20,11 @@ CORPUS = (b"id,text,keyword\n"
           b"u3,a baby asleep in the shade,park\n")
 
 
-@dataclass
-class LiveStack:
-    """What the sign-in helpers need: where the page is and each person's token."""
-
-    base_url: str
-    tokens: dict
-
-    def token(self, name: str) -> str:
-        return self.tokens[name]
-
-
-@pytest.fixture(scope="module")
-def live(database_url, tmp_path_factory):
-    with serving(database_url, tmp_path_factory.mktemp("browser-imports")) as server:
-        yield server
-
-
-@pytest.fixture()
-def manager_page(browser, live, db):
-    boss = make_coder(db, "boss", role="manager")
-    stack = LiveStack(live.base, {"boss": token_for(boss)})
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    page.add_init_script(LISTEN)
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.console_errors = errors
-    open_start_page(page, stack, "boss")
-    page.get_by_role("button", name="Manager view").click()
-    expect(page.locator("#import-list")).to_be_visible()
-    yield page
-    context.close()
-
-
-def import_row(page, filename: str):
-    return page.locator("#import-list tr[data-import]", has_text=filename)
-
-
 def test_a_manager_uploads_a_corpus_with_a_bad_row_and_downloads_its_rejects(
-        manager_page, db, axe_source):
+        manager_page, db, axe_source, tmp_path):
     page = manager_page
     expect(page.locator("#upload-purpose")).to_be_disabled()
-    page.locator("#upload-file").set_input_files(
-        {"name": "spring posts.csv", "mimeType": "text/csv", "buffer": CORPUS})
-    page.get_by_role("button", name="Upload").click()
+    upload(page, "spring posts.csv", CORPUS)
     expect(page.locator("#upload-status")).to_contain_text("spring posts.csv is uploaded")
 
     row = import_row(page, "spring posts.csv")
@@ -81,11 +35,9 @@ def test_a_manager_uploads_a_corpus_with_a_bad_row_and_downloads_its_rejects(
     expect(link).to_have_text("1 rejected row")
     assert sorted(r[0] for r in db.run("SELECT id FROM posts")) == ["u1", "u3"]
 
-    with page.expect_download() as download:
-        link.click()
-    path = download.value.path()
-    assert download.value.suggested_filename == "spring-posts.csv.rejects.csv"
-    rows = list(csv.DictReader(io.StringIO(open(path, encoding="utf-8").read())))
+    path = download(page, link, tmp_path)
+    assert path.name == "spring-posts.csv.rejects.csv"
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
     assert [(r["file"], r["line"], r["id"], r["reason"]) for r in rows] == [
         ("spring posts.csv", "3", "u2", "missing text")]
 
@@ -101,11 +53,8 @@ def test_a_gold_upload_takes_its_purpose(manager_page, db):
              "rationale": "the kite is hers"}]
     page.locator("#upload-kind").select_option("gold")
     expect(page.locator("#upload-purpose")).to_be_enabled()
-    page.locator("#upload-purpose").select_option("practice")
-    page.locator("#upload-file").set_input_files(
-        {"name": "practice.jsonl", "mimeType": "application/x-ndjson",
-         "buffer": "\n".join(json.dumps(r) for r in rows).encode()})
-    page.get_by_role("button", name="Upload").click()
+    upload(page, "practice.jsonl", "\n".join(json.dumps(r) for r in rows).encode(),
+           "application/x-ndjson", kind="gold", purpose="practice")
     row = import_row(page, "practice.jsonl")
     expect(row.locator("[data-status]")).to_have_text("done")
     expect(row).to_contain_text("gold, practice")
@@ -117,10 +66,7 @@ def test_a_gold_upload_takes_its_purpose(manager_page, db):
 
 def test_a_file_of_an_unknown_format_is_refused_before_anything_is_sent(manager_page, db):
     page = manager_page
-    page.locator("#upload-kind").select_option("gold")
-    page.locator("#upload-file").set_input_files(
-        {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a table"})
-    page.get_by_role("button", name="Upload").click()
+    upload(page, "notes.txt", b"not a table", "text/plain", kind="gold")
     expect(page.locator("#upload-status")).to_contain_text("notes.txt was not uploaded")
     expect(page.locator("#upload-status")).to_contain_text(".csv, .jsonl, .ndjson or .parquet")
     assert db.run("SELECT count(*) FROM imports")[0][0] == 0

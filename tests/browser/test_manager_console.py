@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.pages import open_start_page, run_axe
+from tests.browser.pages import download, open_manager_view, run_axe
 from tests.browser.test_csp import LISTEN, POLICY
 from tests.factories import CHILD_NO, CHILD_YES, service, submission
 from trainset.services import corpus
@@ -39,8 +39,7 @@ def health_corpus(db) -> None:
 
 
 def manager_view(page, stack):
-    open_start_page(page, stack, "boss")
-    page.get_by_role("button", name="Manager view").click()
+    open_manager_view(page, stack)
     expect(page.locator("#coder-progress tr[data-coder=tia]")).to_be_visible()
 
 
@@ -188,7 +187,8 @@ def export_stand_in(monkeypatch, database_url, tmp_path):
     local.stop_stand_in()
 
 
-def test_an_export_with_thresholds_and_its_download_links(page, stack, export_stand_in):
+def test_an_export_with_thresholds_and_its_download_links(page, stack, export_stand_in,
+                                                           tmp_path):
     import pandas as pd
 
     label_everything(stack)
@@ -208,22 +208,18 @@ def test_an_export_with_thresholds_and_its_download_links(page, stack, export_st
         expect(files.locator(f"a[data-file='child/{name}']")).to_be_visible()
     expect(files.locator("a[data-file='/summary.json']")).to_be_visible()
 
-    with page.expect_download() as download:
-        files.locator("a[data-file='child/child_labels.csv']").click()
-    frame = pd.read_csv(download.value.path())
+    saved = download(page, files.locator("a[data-file='child/child_labels.csv']"), tmp_path)
+    frame = pd.read_csv(saved)
     kept = stack.db.run("SELECT count(*) FROM screened_posts WHERE kept")[0][0]
-    assert len(frame) == kept > 0 and download.value.suggested_filename == "child_labels.csv"
-    with page.expect_download() as download:
-        files.locator("a[data-file='child/coder_report.html']").click()
-    report = open(download.value.path(), encoding="utf-8").read()
+    assert len(frame) == kept > 0 and saved.name == "child_labels.csv"
+    report = download(page, files.locator("a[data-file='child/coder_report.html']")).read_text(
+        encoding="utf-8")
     assert report.startswith("<!doctype html>") and "ana" in report
-    with page.expect_download() as download:
-        files.locator("a[data-file='child/datacard.json']").click()
-    card = json.loads(open(download.value.path(), encoding="utf-8").read())
+    card = json.loads(download(page, files.locator("a[data-file='child/datacard.json']"))
+                      .read_text(encoding="utf-8"))
     assert card["family"] == "child" and card["records"] == kept
-    with page.expect_download() as download:
-        files.locator("a[data-file='child/child_labels.parquet']").click()
-    assert len(pd.read_parquet(io.BytesIO(open(download.value.path(), "rb").read()))) == kept
+    parquet = download(page, files.locator("a[data-file='child/child_labels.parquet']"))
+    assert len(pd.read_parquet(io.BytesIO(parquet.read_bytes()))) == kept
 
     # The job is listed; its files can be shown again later.
     page.locator("#export-files").evaluate("(node) => node.replaceChildren()")
