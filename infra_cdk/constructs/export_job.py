@@ -55,6 +55,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from infra_cdk.constructs.buckets import access_log_bucket, private_bucket
+from infra_cdk.constructs.distributed_map import grant_distributed_map, machine_arns
 from infra_cdk.constructs.logs import retention
 from infra_cdk.constructs.migrations import VPC_ENI_ACTIONS
 from infra_cdk.nag import acknowledge
@@ -185,15 +186,8 @@ class ExportJob(Construct):
                                        noncurrent_version_expiration=Duration.days(1))
         stack = Stack.of(self)
         self.state_machine_name = f"{stack.stack_name}-export-job{log_name_suffix}"
-        self.state_machine_arn = stack.format_arn(
-            service="states", resource="stateMachine", resource_name=self.state_machine_name,
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        child_executions_arn = stack.format_arn(
-            service="states", resource="execution",
-            resource_name=f"{self.state_machine_name}/*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
+        self.state_machine_arn, child_executions_arn = machine_arns(
+            stack, self.state_machine_name)
 
         # --- S3 from the isolated app subnets ----------------------------------------------
         self.s3_endpoint = vpc.add_gateway_endpoint(
@@ -293,26 +287,8 @@ class ExportJob(Construct):
             description="trainset export job state machine: its task functions, its shard "
             "lists, its own Distributed Map child executions",
         )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="InvokeTasks",
-                actions=["lambda:InvokeFunction"],
-                resources=[f.function_arn for f in self.functions.values()],
-            )
-        )
-        self.role.add_to_policy(iam.PolicyStatement(
-            sid="ReadShardLists", actions=["s3:GetObject"],
-            resources=[self.bucket.arn_for_objects(f"{WORK}*")],
-        ))
-        self.role.add_to_policy(iam.PolicyStatement(
-            sid="StartChildExecutions", actions=["states:StartExecution"],
-            resources=[self.state_machine_arn],
-        ))
-        self.role.add_to_policy(iam.PolicyStatement(
-            sid="ManageChildExecutions",
-            actions=["states:DescribeExecution", "states:StopExecution"],
-            resources=[child_executions_arn],
-        ))
+        grant_distributed_map(self.role, self.functions.values(), self.bucket, WORK,
+                              self.state_machine_arn, child_executions_arn, "ReadShardLists")
         self.log_group = logs.LogGroup(
             self,
             "StateMachineLogs",

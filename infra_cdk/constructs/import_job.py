@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Size, Stack
+from aws_cdk import Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -51,6 +51,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra_cdk.constructs.buckets import access_log_bucket, private_bucket
+from infra_cdk.constructs.distributed_map import grant_distributed_map, machine_arns
 from infra_cdk.constructs.layers import pip_layer
 from infra_cdk.constructs.logs import retention
 from infra_cdk.constructs.migrations import VPC_ENI_ACTIONS
@@ -162,15 +163,8 @@ class ImportJob(Construct):
 
         # --- state machine name and ARNs (known before it exists: no cycle) ------------------
         self.state_machine_name = f"{stack.stack_name}-import-job{name_suffix}"
-        self.state_machine_arn = stack.format_arn(
-            service="states", resource="stateMachine", resource_name=self.state_machine_name,
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        child_executions_arn = stack.format_arn(
-            service="states", resource="execution",
-            resource_name=f"{self.state_machine_name}/*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
+        self.state_machine_arn, child_executions_arn = machine_arns(
+            stack, self.state_machine_name)
 
         # --- task functions ----------------------------------------------------------------
         code = lambda_.Code.from_asset(str(handler_dir), exclude=["**/__pycache__"])
@@ -218,23 +212,8 @@ class ImportJob(Construct):
             description="trainset import job state machine: its four tasks, its batch lists, "
             "its own Distributed Map child executions",
         )
-        self.role.add_to_policy(iam.PolicyStatement(
-            sid="InvokeTasks", actions=["lambda:InvokeFunction"],
-            resources=[f.function_arn for f in self.functions.values()],
-        ))
-        self.role.add_to_policy(iam.PolicyStatement(
-            sid="ReadBatchLists", actions=["s3:GetObject"],
-            resources=[self.bucket.arn_for_objects(f"{WORK}*")],
-        ))
-        self.role.add_to_policy(iam.PolicyStatement(
-            sid="StartChildExecutions", actions=["states:StartExecution"],
-            resources=[self.state_machine_arn],
-        ))
-        self.role.add_to_policy(iam.PolicyStatement(
-            sid="ManageChildExecutions",
-            actions=["states:DescribeExecution", "states:StopExecution"],
-            resources=[child_executions_arn],
-        ))
+        grant_distributed_map(self.role, self.functions.values(), self.bucket, WORK,
+                              self.state_machine_arn, child_executions_arn, "ReadBatchLists")
         self.log_group = logs.LogGroup(
             self,
             "StateMachineLogs",
