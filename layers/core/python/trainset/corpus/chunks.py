@@ -40,6 +40,7 @@ from trainset.corpus.ingest import (
     DEFAULT_MAX_TEXT,
     FileProblem,
     Reject,
+    cell_text,
     check_row,
     detect_format,
     read_rows,
@@ -236,17 +237,6 @@ class _Ids:
         return set(lines[order[mask]].tolist())
 
 
-def _cell_key(value: Any) -> str:
-    """An id as ingest reads it (``trainset.corpus.ingest._text``)."""
-    if value.__class__ is str:
-        return value.strip()
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
-
-
 def _plan_csv(path: Path, batch_rows: int, max_text: int) -> FilePlan:
     with path.open("rb") as handle:
         found = _read_header(handle)
@@ -296,7 +286,7 @@ def _plan_jsonl(path: Path, batch_rows: int, max_text: int) -> FilePlan:
             except (UnicodeDecodeError, json.JSONDecodeError):
                 value = None
             if isinstance(value, dict):
-                key = _cell_key(value.get("id"))
+                key = cell_text(value.get("id"))
                 if key and len(key) <= 64:
                     ids.add(key, line)
             if batcher.rows >= batch_rows:

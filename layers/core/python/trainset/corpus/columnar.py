@@ -36,7 +36,6 @@ from trainset.corpus.ingest import (
     DEFAULT_MAX_TEXT,
     KNOWN_COLUMNS,
     MAX_ID_LENGTH,
-    FileProblem,
     FirstIdWins,
     PostRow,
     RawRow,
@@ -49,6 +48,7 @@ from trainset.corpus.ingest import (
     detect_format,
     jsonl_row,
     open_csv_text,
+    open_parquet,
 )
 from trainset.text import text_hash
 
@@ -795,13 +795,7 @@ def _json_type_ok(kind: pa.DataType) -> bool:
 
 
 def _parquet_blocks(path: Path) -> Iterator[_Block]:
-    import pyarrow.parquet as pq
-
-    try:
-        parquet = pq.ParquetFile(path)
-    except Exception as exc:  # pyarrow raises several types for unreadable files
-        raise FileProblem(f"{path}: not a readable Parquet file ({exc})") from None
-    _require_columns(path, parquet.schema_arrow.names)
+    parquet = open_parquet(path)
     number = 0
     for batch in parquet.iter_batches(batch_size=PARQUET_ROWS):
         columns = {name: batch.column(i) for i, name in enumerate(batch.schema.names)}

@@ -158,14 +158,21 @@ def jsonl_row(file: str, number: int, data: bytes) -> RawRow | None:
     return RawRow(file, number, value, data)
 
 
-def _read_parquet(path: Path) -> Iterator[RawRow]:
-    import pyarrow.parquet as pq  # only Parquet imports need pyarrow
+def open_parquet(path: Path) -> Any:
+    """The file as a ``pyarrow.parquet.ParquetFile`` with the columns an import needs, or a
+    ``FileProblem`` saying what is wrong with it."""
+    import pyarrow.parquet as pq
 
     try:
         parquet = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several types for unreadable files
         raise FileProblem(f"{path}: not a readable Parquet file ({exc})") from None
     _require_columns(path, parquet.schema_arrow.names)
+    return parquet
+
+
+def _read_parquet(path: Path) -> Iterator[RawRow]:
+    parquet = open_parquet(path)
     number = 0
     for batch in parquet.iter_batches(batch_size=50_000):
         for values in batch.to_pylist():
@@ -193,7 +200,7 @@ def check_row(row: RawRow, max_text: int = DEFAULT_MAX_TEXT) -> PostRow | Reject
 
     if row.problem:
         return reject(row.problem)
-    post_id = _text(values.get("id"))
+    post_id = cell_text(values.get("id"))
     if not post_id:
         return reject("missing id")
     if len(post_id) > MAX_ID_LENGTH:
@@ -205,12 +212,12 @@ def check_row(row: RawRow, max_text: int = DEFAULT_MAX_TEXT) -> PostRow | Reject
         return reject(f"text longer than {max_text} characters ({len(text)})")
     if "\x00" in text:
         return reject("text contains a NUL character")
-    family = _text(values.get("family"))
+    family = cell_text(values.get("family"))
     if family and family not in FAMILY_NAMES:
         return reject(f"unknown family {family!r} (expected {', '.join(FAMILY_NAMES)})")
     created_raw = values.get("created_at")
     created = parse_created_at(created_raw)
-    if created is None and _text(created_raw):
+    if created is None and cell_text(created_raw):
         return reject(f"bad created_at {str(created_raw)[:40]!r} (expected ISO 8601, e.g. "
                       "2022-03-01T12:00:00Z, or X's 'Wed Oct 10 20:19:24 +0000 2018')")
     extra = {k: v if isinstance(v, str) else _jsonable(v) for k, v in values.items()
@@ -218,10 +225,10 @@ def check_row(row: RawRow, max_text: int = DEFAULT_MAX_TEXT) -> PostRow | Reject
     return PostRow(
         id=post_id,
         text=text,
-        keyword=_text(values.get("keyword")) or None,
+        keyword=cell_text(values.get("keyword")) or None,
         family=family or None,
-        image_key=_text(values.get("image_key")) or _text(values.get("image_url")) or None,
-        author=_text(values.get("author")) or None,
+        image_key=cell_text(values.get("image_key")) or cell_text(values.get("image_url")) or None,
+        author=cell_text(values.get("author")) or None,
         created_at=created,
         text_hash=text_hash(text),
         extra=extra,
@@ -259,7 +266,7 @@ def parse_created_at(value: Any) -> datetime | None:
             return datetime.fromtimestamp(value, UTC)
         except (OverflowError, OSError, ValueError):
             return None
-    text = _text(value)
+    text = cell_text(value)
     if not text:
         return None
     try:
@@ -275,7 +282,9 @@ def parse_created_at(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _text(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """A cell as the importer reads it: stripped text; a whole float (Parquet, JSON) as its
+    integer; nothing as ""."""
     if value.__class__ is str:
         return value.strip()
     if value is None:
