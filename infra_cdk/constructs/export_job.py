@@ -35,7 +35,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,12 +49,16 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
-from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from infra_cdk.constructs.buckets import access_log_bucket, private_bucket
-from infra_cdk.constructs.distributed_map import grant_distributed_map, machine_arns
+from infra_cdk.constructs.distributed_map import (
+    check_definition,
+    job_state_machine,
+    machine_arns,
+    nag_name,
+)
 from infra_cdk.constructs.logs import retention
 from infra_cdk.constructs.migrations import VPC_ENI_ACTIONS
 from infra_cdk.nag import acknowledge
@@ -134,21 +137,9 @@ TASKS: tuple[Task, ...] = (
 
 
 def load_definition(asl_path: Path) -> str:
-    """The ASL text, checked to hold every task placeholder, to be JSON and to carry the job's
-    timeout (`TimeoutSeconds`) itself.
-
-    `DefinitionBody.from_string` deploys the file as it is: the `timeout` and `comment` of
-    `sfn.StateMachine` are ignored for such a body, so the limit must be in the definition (where
-    the local runner sees it too)."""
-    text = asl_path.read_text(encoding="utf-8")
-    definition = json.loads(text)
-    missing = [t.placeholder for t in TASKS if "${" + t.placeholder + "}" not in text]
-    if missing:
-        raise ValueError(f"{asl_path} lacks the placeholders {missing}")
-    timeout = definition.get("TimeoutSeconds")
-    if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
-        raise ValueError(f"{asl_path} needs a top-level TimeoutSeconds (the job's time limit)")
-    return text
+    """The ASL text, checked to hold this job's task placeholders and its own TimeoutSeconds
+    (``distributed_map.check_definition``)."""
+    return check_definition(asl_path, [t.placeholder for t in TASKS])
 
 
 class ExportJob(Construct):
@@ -186,8 +177,7 @@ class ExportJob(Construct):
                                        noncurrent_version_expiration=Duration.days(1))
         stack = Stack.of(self)
         self.state_machine_name = f"{stack.stack_name}-export-job{log_name_suffix}"
-        self.state_machine_arn, child_executions_arn = machine_arns(
-            stack, self.state_machine_name)
+        self.state_machine_arn, _ = machine_arns(stack, self.state_machine_name)
 
         # --- S3 from the isolated app subnets ----------------------------------------------
         self.s3_endpoint = vpc.add_gateway_endpoint(
@@ -280,44 +270,19 @@ class ExportJob(Construct):
             self.roles[task.name] = role
 
         # --- state machine -----------------------------------------------------------------
-        self.role = iam.Role(
-            self,
-            "StateMachineRole",
-            assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+        self.role, self.log_group, self.state_machine = job_state_machine(
+            self, name=self.state_machine_name,
             description="trainset export job state machine: its task functions, its shard "
             "lists, its own Distributed Map child executions",
-        )
-        grant_distributed_map(self.role, self.functions.values(), self.bucket, WORK,
-                              self.state_machine_arn, child_executions_arn, "ReadShardLists")
-        self.log_group = logs.LogGroup(
-            self,
-            "StateMachineLogs",
-            # Step Functions' log deliveries: the /aws/vendedlogs/ prefix keeps CloudWatch's
-            # resource policy from growing with every log group.
+            definition=load_definition(asl_path),
+            functions={task.placeholder: self.functions[task.name] for task in TASKS},
+            bucket=self.bucket, lists_prefix=WORK, lists_sid="ReadShardLists",
             # `log_name_suffix` is unique per stack where the group outlives it (retained), so
             # a retried first deploy does not collide with the group a failed one left behind.
-            log_group_name=(
-                f"/aws/vendedlogs/states/{Stack.of(self).stack_name}-export-job{log_name_suffix}"
-            ),
-            retention=retention(log_retention_days),
-            removal_policy=removal_policy,
-        )
-        # The definition's own TimeoutSeconds (6 h) limits an execution: with a string body,
-        # `timeout=`/`comment=` here would be silently dropped, so they are not given.
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            state_machine_name=self.state_machine_name,  # its role may start its children
-            definition_body=sfn.DefinitionBody.from_string(load_definition(asl_path)),
-            definition_substitutions={
-                task.placeholder: self.functions[task.name].function_arn for task in TASKS
-            },
-            role=self.role,
-            logs=sfn.LogOptions(
-                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
-            ),
-            tracing_enabled=True,
-            removal_policy=removal_policy,
+            log_group_name=(f"/aws/vendedlogs/states/{stack.stack_name}-export-job"
+                            f"{log_name_suffix}"),
+            log_retention_days=log_retention_days, removal_policy=removal_policy,
+            include_execution_data=True,
         )
 
         # --- daily schedule ----------------------------------------------------------------
@@ -441,16 +406,6 @@ class ExportJob(Construct):
         )
         return policy
 
-    def _nag_name(self) -> str:
-        """The state machine's name as cdk-nag writes it in a finding: a token (prod's stack
-        id suffix) as its CloudFormation JSON."""
-        resolved = Stack.of(self).resolve(self.state_machine_name)
-        if isinstance(resolved, str):
-            return resolved
-        parts = resolved["Fn::Join"][1]
-        return "".join(p if isinstance(p, str) else json.dumps(p, separators=(",", ":"))
-                       for p in parts)
-
     def _acknowledge(self, images_bucket: s3.IBucket) -> None:
         stack = Stack.of(self)
         machine_id = stack.resolve(self.state_machine.node.default_child.logical_id)
@@ -481,7 +436,7 @@ class ExportJob(Construct):
         acknowledge(
             self.role,
             f"IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
-            f"execution:{self._nag_name()}/*]",
+            f"execution:{nag_name(self, self.state_machine_name)}/*]",
             "This state machine's own Distributed Map child executions only: they are named "
             "at run time, so <state machine name>/* is the narrowest grant possible.",
         )

@@ -31,7 +31,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,11 +46,15 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
-from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra_cdk.constructs.buckets import access_log_bucket, private_bucket
-from infra_cdk.constructs.distributed_map import grant_distributed_map, machine_arns
+from infra_cdk.constructs.distributed_map import (
+    check_definition,
+    job_state_machine,
+    machine_arns,
+    nag_name,
+)
 from infra_cdk.constructs.layers import pip_layer
 from infra_cdk.constructs.logs import retention
 from infra_cdk.constructs.migrations import VPC_ENI_ACTIONS
@@ -101,16 +104,9 @@ TASKS: tuple[Task, ...] = (
 
 
 def load_definition(asl_path: Path) -> str:
-    """The ASL text, checked to hold every task placeholder and the run's TimeoutSeconds."""
-    text = asl_path.read_text(encoding="utf-8")
-    definition = json.loads(text)
-    missing = [t.placeholder for t in TASKS if "${" + t.placeholder + "}" not in text]
-    if missing:
-        raise ValueError(f"{asl_path} lacks the placeholders {missing}")
-    timeout = definition.get("TimeoutSeconds")
-    if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
-        raise ValueError(f"{asl_path} needs a top-level TimeoutSeconds (the run's time limit)")
-    return text
+    """The ASL text, checked to hold this job's task placeholders and its own TimeoutSeconds
+    (``distributed_map.check_definition``)."""
+    return check_definition(asl_path, [t.placeholder for t in TASKS])
 
 
 class ImportJob(Construct):
@@ -163,8 +159,7 @@ class ImportJob(Construct):
 
         # --- state machine name and ARNs (known before it exists: no cycle) ------------------
         self.state_machine_name = f"{stack.stack_name}-import-job{name_suffix}"
-        self.state_machine_arn, child_executions_arn = machine_arns(
-            stack, self.state_machine_name)
+        self.state_machine_arn, _ = machine_arns(stack, self.state_machine_name)
 
         # --- task functions ----------------------------------------------------------------
         code = lambda_.Code.from_asset(str(handler_dir), exclude=["**/__pycache__"])
@@ -205,39 +200,18 @@ class ImportJob(Construct):
             self.roles[task.name] = role
 
         # --- state machine -----------------------------------------------------------------
-        self.role = iam.Role(
-            self,
-            "StateMachineRole",
-            assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+        self.role, self.log_group, self.state_machine = job_state_machine(
+            self, name=self.state_machine_name,
             description="trainset import job state machine: its four tasks, its batch lists, "
             "its own Distributed Map child executions",
-        )
-        grant_distributed_map(self.role, self.functions.values(), self.bucket, WORK,
-                              self.state_machine_arn, child_executions_arn, "ReadBatchLists")
-        self.log_group = logs.LogGroup(
-            self,
-            "StateMachineLogs",
-            log_group_name=(
-                f"/aws/vendedlogs/states/{stack.stack_name}-import-job{name_suffix}"
-            ),
-            retention=retention(log_retention_days),
-            removal_policy=removal_policy,
-        )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            state_machine_name=self.state_machine_name,
-            definition_body=sfn.DefinitionBody.from_string(load_definition(asl_path)),
-            definition_substitutions={
-                task.placeholder: self.functions[task.name].function_arn for task in TASKS
-            },
-            role=self.role,
-            # Every event, without the states' inputs and outputs (keys and counts only, but a
-            # large file's Distributed Map has thousands of them).
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL,
-                                include_execution_data=False),
-            tracing_enabled=True,
-            removal_policy=removal_policy,
+            definition=load_definition(asl_path),
+            functions={task.placeholder: self.functions[task.name] for task in TASKS},
+            bucket=self.bucket, lists_prefix=WORK, lists_sid="ReadBatchLists",
+            log_group_name=f"/aws/vendedlogs/states/{stack.stack_name}-import-job{name_suffix}",
+            log_retention_days=log_retention_days, removal_policy=removal_policy,
+            # Every event, without the states' inputs and outputs (keys and counts only, but
+            # a large file's Distributed Map has thousands of them).
+            include_execution_data=False,
         )
 
         # --- the upload event starts it ----------------------------------------------------
@@ -361,16 +335,6 @@ class ImportJob(Construct):
             ],
         )
 
-    def _nag_name(self) -> str:
-        """The state machine's name as cdk-nag writes it in a finding: a token (prod's stack
-        id suffix) as its CloudFormation JSON."""
-        resolved = Stack.of(self).resolve(self.state_machine_name)
-        if isinstance(resolved, str):
-            return resolved
-        parts = resolved["Fn::Join"][1]
-        return "".join(p if isinstance(p, str) else json.dumps(p, separators=(",", ":"))
-                       for p in parts)
-
     def _acknowledge(self, runtime: lambda_.Runtime) -> None:
         stack = Stack.of(self)
         for role in [*self.roles.values(), self.start_role]:
@@ -398,7 +362,7 @@ class ImportJob(Construct):
         acknowledge(
             self.role,
             f"IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
-            f"execution:{self._nag_name()}/*]",
+            f"execution:{nag_name(self, self.state_machine_name)}/*]",
             "This state machine's own Distributed Map child executions only: they are named "
             "at run time, so <state machine name>/* is the narrowest grant possible.",
         )
