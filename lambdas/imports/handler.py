@@ -16,17 +16,16 @@ import functools
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from trainset.errors import ConfigurationError
 from trainset.services import imports
-from trainset.store.config import database_url
+from trainset.store.config import task_connection
 from trainset.store.corpus import CorpusStore
-from trainset.store.db import connect, is_unavailable, parse_url
+from trainset.store.db import is_unavailable
 from trainset.store.imports import ImportStore
 
 logger = Logger(service="trainset-import-job")
@@ -39,16 +38,8 @@ def _files(bucket: str | None = None) -> Any:
     return s3_blobs(bucket or os.environ["TRAINSET_IMPORTS_BUCKET"])
 
 
-@contextlib.contextmanager
-def _connection() -> Iterator[Any]:
-    try:
-        conn = connect(parse_url(database_url()))
-    except ConfigurationError as exc:  # the database did not answer: worth a retry
-        raise imports.TransientError(exc.message) from None
-    try:
-        yield conn
-    finally:
-        conn.close()
+def _connection() -> contextlib.AbstractContextManager[Any]:
+    return task_connection(imports.TransientError)
 
 
 def _retryable(handler: Callable[[dict, Any], Any]) -> Callable[[dict, Any], Any]:

@@ -5,30 +5,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from trainset.errors import ConfigurationError
 from trainset.services import pipeline
-from trainset.store.config import database_url
-from trainset.store.db import connect, parse_url
+from trainset.store.config import task_connection
 from trainset.store.jobs import JobStore
 from trainset.store.quality import QualityStore
 
 logger = Logger(service="trainset-export-job")
 
 
-@contextlib.contextmanager
-def _connection() -> Iterator[object]:
-    try:
-        conn = connect(parse_url(database_url()))
-    except ConfigurationError as exc:  # the database did not answer: worth a retry
-        raise pipeline.TransientError(exc.message) from None
-    try:
-        yield conn
-    finally:
-        conn.close()
+def _connection() -> contextlib.AbstractContextManager[Any]:
+    return task_connection(pipeline.TransientError)
 
 
 def _blobs(bucket_variable: str = "TRAINSET_EXPORTS_BUCKET"):

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainset import __version__, codebook
-from trainset.export import author_features
+from trainset.export import author_features, wire
 from trainset.text import file_sha256
 
 if TYPE_CHECKING:
@@ -238,15 +238,8 @@ _KEY_PREFIX: dict[str, bytes] = {}
 
 
 def _varint(value: int) -> bytes:
-    if 0 <= value < 128:
-        return _SMALL[value]
-    value &= (1 << 64) - 1  # int64 as protobuf sends it (negatives take ten bytes)
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    """``wire.varint``, with the one-byte values (most lengths and tags) ready made."""
+    return _SMALL[value] if 0 <= value < 128 else wire.varint(value)
 
 
 def _field(tag: int, payload: bytes) -> bytes:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote
 
 from trainset.errors import ConfigurationError
@@ -46,3 +49,19 @@ def database_url() -> str:
     from trainset.local.embedded import project_home, start_embedded
 
     return start_embedded(project_home() / "pgdata")
+
+
+@contextlib.contextmanager
+def task_connection(unavailable: type[Exception]) -> Iterator[Any]:
+    """A job task's connection to ``database_url()``, closed afterwards. A database that does
+    not answer raises ``unavailable`` (the job's retryable error), not a configuration error."""
+    from trainset.store.db import connect, parse_url
+
+    try:
+        conn = connect(parse_url(database_url()))
+    except ConfigurationError as exc:  # the database did not answer: worth a retry
+        raise unavailable(exc.message) from None
+    try:
+        yield conn
+    finally:
+        conn.close()
