@@ -13,6 +13,12 @@ s_h^2 = var(p) + mean(p(1 - p)), and the estimate misses the sample's own true m
 labeling error of variance sum_i p_i(1 - p_i) / n_h^2 per stratum (never reduced by the
 finite-population correction: it is not a sampling error).
 
+The interval is Wilson's score interval at the effective sample size p(1 - p) / Var: as
+wide as the variance says, but asymmetric near 0 and 1, where most labels' prevalences are
+(a stratified sample's analogue of the Wilson interval; Korn and Graubard's effective sample
+size). With few positives the plain value +- 1.96 se misses: a 1% label in a simple random
+sample of 500 posts is covered in 88% of samples by it and in 96% by Wilson's.
+
 The posteriors themselves come from a model fitted to the same sample (coder rates, option
 priors), and a different sample would have fitted it differently. ``model_variance`` measures
 that from bootstrap refits: the spread of the replicate estimates beyond what resampling the
@@ -51,7 +57,21 @@ class Estimate:
 
 
 def _ci(value: float, se: float, n: int) -> Estimate:
-    return Estimate(value, max(0.0, value - Z95 * se), min(1.0, value + Z95 * se), n)
+    """The 95% interval of a proportion ``value`` with standard error ``se``: Wilson's score
+    interval at the effective sample size p(1 - p) / se^2 (the design's and the labeling's
+    variance both in ``se``). For a rare label (a few positives in the sample) the symmetric
+    ``value +- 1.96 se`` reaches too little above and too far below: it misses the truth
+    more often than 5% of the time, and mostly on one side. Where p is 0 or 1 with a
+    non-zero error (soft values), the symmetric interval, clipped to [0, 1]."""
+    if se <= 0.0:
+        return Estimate(value, value, value, n)
+    if not 0.0 < value < 1.0:
+        return Estimate(value, max(0.0, value - Z95 * se), min(1.0, value + Z95 * se), n)
+    effective = value * (1 - value) / (se * se)
+    z2n = Z95 * Z95 / effective
+    center = (value + z2n / 2) / (1 + z2n)
+    half = Z95 / (1 + z2n) * math.sqrt(value * (1 - value) / effective + z2n / (4 * effective))
+    return Estimate(value, max(0.0, center - half), min(1.0, center + half), n)
 
 
 def _mean_var(values: list[float]) -> tuple[float, float]:
