@@ -9,10 +9,12 @@ coder_gold_accuracy.csv) plus one careless coder label concurrently over HTTP ag
 the second); `estimate`, `export labels` and the export job (`pipeline run`) with a tf.data
 read-back. Prints consensus accuracy against majority vote and the truth, each label's
 weighted estimate and interval against the true prevalence, the share of exported answers
-the codebook accepts, and labels per kept post. Then the same design, smaller, 30 times
-through the service layer for the intervals' coverage.
+the codebook accepts, and labels per kept post. Then the same design and flow, smaller, 30
+times through the service layer for the intervals' coverage (label, a quality round, its
+re-labels, estimate).
 
     python bench/study.py [--keywords 40] [--per-keyword 500] [--budget 3000] [--reps 30]
+                          [--rep-seed 100]
 
 `tests/live/test_study.py` runs `run_study` small in `make test`.
 """
@@ -256,10 +258,13 @@ def tfrecord_count(folder: Path) -> int:
 
 def coverage(reps: int, keywords: int, per_keyword: int, budget: int, seed: int) -> dict:
     """The same design ``reps`` times through the service layer (no HTTP, a fresh database
-    each time): how often each label's weighted interval covers the truth, and the bias."""
+    each time) and the same flow: label, a quality round (its uncertain posts go back for
+    a third coder), label those, estimate. How often each label's weighted interval covers
+    the truth, the bias, and how many labels the re-label round asked for."""
     from trainset.services import corpus as corpus_service
     from trainset.services.campaigns import SampleRequest, estimate_prevalence, sample
     from trainset.services.labeling import CoderAdmin, LabelingService, LabelingSettings
+    from trainset.services.quality import run_quality
     from trainset.store.corpus import CorpusStore
     from trainset.store.db import connect, parse_url
     from trainset.store.labeling import LabelingStore
@@ -269,6 +274,7 @@ def coverage(reps: int, keywords: int, per_keyword: int, budget: int, seed: int)
     fam = codebook.family("child")
     covered: dict[str, int] = {name: 0 for name, _ in fam.labels()}
     errors: dict[str, list[float]] = {name: [] for name, _ in fam.labels()}
+    relabels: list[int] = []
     yields = keyword_yields(keywords)
     for rep in range(reps):
         with database() as url:
@@ -294,7 +300,10 @@ def coverage(reps: int, keywords: int, per_keyword: int, budget: int, seed: int)
                       for i in range(len(sims))]
             service = LabelingService(LabelingStore(conn), LabelingSettings(gold_rate=0.1))
             truth = {p.row["id"]: p.truth for p in posts}
-            simulate.label_in_process(service, list(zip(sims, coders, strict=True)), truth, rng)
+            crowd = list(zip(sims, coders, strict=True))
+            simulate.label_in_process(service, crowd, truth, rng)
+            relabels.append(run_quality(QualityStore(conn), "child")["relabel_requested"])
+            simulate.label_in_process(service, crowd, truth, rng)
             result = estimate_prevalence(store, QualityStore(conn), "child", "rep")
             for item in result["labels"]:
                 true = sum(value_of(p.truth) for p in corpus
@@ -304,7 +313,8 @@ def coverage(reps: int, keywords: int, per_keyword: int, budget: int, seed: int)
                 errors[item.label].append(est.value - true)
             conn.close()
     return {label: {"coverage": covered[label] / reps,
-                    "bias_points": 100 * sum(errors[label]) / reps} for label in covered}
+                    "bias_points": 100 * sum(errors[label]) / reps,
+                    "relabels_per_rep": sum(relabels) / reps} for label in covered}
 
 
 @contextmanager
@@ -326,6 +336,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("--rep-per-keyword", type=int, default=60)
     parser.add_argument("--rep-budget", type=int, default=600)
+    parser.add_argument("--rep-seed", type=int, default=100,
+                        help="the repetitions' first seed (repetition r uses seed + r)")
     args = parser.parse_args()
     print(f"study benchmark: {args.keywords} keywords x {args.per_keyword} posts, neyman "
           f"campaign of {args.budget} posts x 2 labels, 8 study coders + 1 careless")
@@ -351,10 +363,14 @@ def main() -> None:
     if args.reps:
         print(f"  coverage over {args.reps} repetitions ({args.keywords} keywords x "
               f"{args.rep_per_keyword} posts, budget {args.rep_budget}, service layer):")
-        figures = coverage(args.reps, args.keywords, args.rep_per_keyword, args.rep_budget, 100)
+        figures = coverage(args.reps, args.keywords, args.rep_per_keyword, args.rep_budget,
+                           args.rep_seed)
         for label, f in figures.items():
             print(f"    {label:<24} coverage {f['coverage']:.0%} (target >= 93%)   "
                   f"bias {f['bias_points']:+.2f} points (target |bias| < 1)")
+        relabels = next(iter(figures.values()))["relabels_per_rep"]
+        print(f"    third labels asked for by the quality round: {relabels:.0f} per "
+              f"repetition ({relabels / args.rep_budget:.0%} of the sampled posts)")
 
 
 if __name__ == "__main__":
