@@ -347,3 +347,30 @@ def test_model_variance_is_the_refits_spread_beyond_the_fixed_posteriors():
     assert model_variance(obs, populations, [0.3, 0.5, 0.7]) == pytest.approx(spread - fixed)
     base, wider = weighted(obs, populations), weighted(obs, populations, 0.01)
     assert base.value == wider.value and wider.high - wider.low > base.high - base.low
+
+
+def test_a_chosen_gold_set_does_not_pull_the_judged_posts_toward_its_mix():
+    """Gold posts anchor the coders' rates, but a gold set is chosen (half positive here, as
+    the study's was) while the posts judged are about 10% positive: the prior and the mean
+    posterior follow the judged posts, not the gold's mix."""
+    rng = np.random.default_rng(3)
+    labels, gold, truth = [], {}, {}
+    coders = ["a", "b", "c", "d"]
+    for i in range(600):
+        post = f"w{i}"
+        truth[post] = bool(rng.random() < 0.1)
+        for coder in rng.choice(coders, 2, replace=False):
+            right = rng.random() < 0.85
+            labels.append(BinaryLabel(post, "is_child", str(coder),
+                                      truth[post] if right else not truth[post]))
+    for i in range(200):
+        post, value = f"g{i}", i % 2 == 0
+        gold[(post, "is_child")] = value
+        for coder in coders:
+            right = rng.random() < 0.85
+            labels.append(BinaryLabel(post, "is_child", coder, value if right else not value))
+    result = dawid_skene(labels, gold)
+    share = np.mean(list(truth.values()))
+    judged = [i.posterior for i in result.items if i.post_id.startswith("w")]
+    assert result.priors["is_child"] == pytest.approx(share, abs=0.03)
+    assert np.mean(judged) == pytest.approx(share, abs=0.03)

@@ -4,8 +4,9 @@ Every yes/no question and every option of a multi-select question is a binary *i
 post (e.g. ``age: 1 to 4 years``). Each coder has, per item kind, a sensitivity (says yes when
 the truth is yes) and a specificity (says no when it is no); each item kind has a prior. EM
 alternates between the posterior of every post's item and the coders' rates. Gold answers are
-known truths: their posteriors are fixed at 0 or 1, so they anchor the coders' rates. A post
-with one label gets its confidence from that coder's estimated accuracy and the prior.
+known truths: their posteriors are fixed at 0 or 1, so they anchor the coders' rates (not the
+priors: a gold set is chosen, not sampled; ``item_priors``). A post with one label gets its
+confidence from that coder's estimated accuracy and the prior.
 
 A conditional question (``age`` is asked only when ``is_child`` is yes) has a truth only where
 its condition holds. Coders who wrongly said "child" still pick an age, and those picks say
@@ -122,11 +123,8 @@ def dawid_skene(
     posterior, sens, spec, counts, iterations = fit(arrays, gold_mask, gold_value,
                                                     max_iterations, tolerance, parents, options)
     asked = parents.asked(posterior) if len(unit_keys) else posterior
-    kind_weight = np.bincount(arrays.unit_kind, weights=asked, minlength=arrays.n_kinds)
-    kind_pos = np.bincount(arrays.unit_kind, weights=posterior * asked,
-                           minlength=arrays.n_kinds)
-    priors = {name: float((kind_pos[k] + CLASS_PRIOR) / (kind_weight[k] + 2 * CLASS_PRIOR))
-              for name, k in items.items()}
+    prior = item_priors(arrays, posterior, asked, gold_mask)
+    priors = {name: float(prior[k]) for name, k in items.items()}
     n_per_unit = np.bincount(arrays.unit, minlength=len(unit_keys))
     result_items = [
         ItemConsensus(post, item, bool(p >= 0.5), float(p), float(max(p, 1 - p)), int(n))
@@ -258,9 +256,7 @@ def fit(
         all_neg = weight_all - all_pos
         sens = shrunk_rates(right_pos, all_pos, data, pooled)
         spec = shrunk_rates(right_neg, all_neg, data, pooled)
-        kind_pos = np.bincount(data.unit_kind, weights=posterior * asked, minlength=data.n_kinds)
-        kind_weight = np.bincount(data.unit_kind, weights=asked, minlength=data.n_kinds)
-        prior = (kind_pos + CLASS_PRIOR) / (kind_weight + 2 * CLASS_PRIOR)
+        prior = item_priors(data, posterior, asked, gold_mask)
         # E-step in log-odds: prior odds plus each label's likelihood ratio.
         yes_weight = np.log(sens) - np.log(1 - spec)
         no_weight = np.log(1 - sens) - np.log(spec)
@@ -278,6 +274,20 @@ def fit(
         gated = 1.0 / (1.0 + np.exp(-np.clip(log_odds + gate, -50, 50)))
         posterior = np.where(gold_mask, gold_value, gated)
     return posterior, sens, spec, counts, iterations
+
+
+def item_priors(data: Encoded, posterior: np.ndarray, asked: np.ndarray,
+                gold_mask: np.ndarray) -> np.ndarray:
+    """P(item) per item kind over the posts being judged. Gold posts anchor the coders'
+    rates but are left out of the priors: a gold set is chosen, not sampled (the study's had
+    as many positive as negative posts), and counted in it would pull every judged post
+    toward its mix. A kind with gold posts only takes the gold posts' share."""
+    judged = np.bincount(data.unit_kind, weights=(~gold_mask).astype(float),
+                         minlength=data.n_kinds)
+    use = np.where(judged[data.unit_kind] > 0, ~gold_mask, True) * asked
+    positive = np.bincount(data.unit_kind, weights=posterior * use, minlength=data.n_kinds)
+    weight = np.bincount(data.unit_kind, weights=use, minlength=data.n_kinds)
+    return (positive + CLASS_PRIOR) / (weight + 2 * CLASS_PRIOR)
 
 
 def gate_evidence(data: Encoded, parents: ParentUnits, posterior: np.ndarray,
