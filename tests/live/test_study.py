@@ -5,7 +5,13 @@ flow as bench/study.py, smaller."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from bench.study import run_study
+from tests.factories import make_coder
+from tests.live.conftest import Client, token_for
 
 
 def test_a_whole_study_end_to_end(live_server, db, database_url, tmp_path):
@@ -31,3 +37,23 @@ def test_a_whole_study_end_to_end(live_server, db, database_url, tmp_path):
     assert abs(child["consensus"]["value"] - child["consensus"]["truth"]) < 0.1
     assert child["consensus"]["low"] < child["consensus"]["value"] < child["consensus"]["high"]
     assert len(result.quality_rounds) == 2
+
+    # The manager's view asks the API for the same estimate: over HTTP, with bootstrap refits,
+    # the same point figures as the command line's, each inside its own interval.
+    campaign_id = db.run("SELECT id FROM campaigns WHERE name = 'study'")[0][0]
+    manager = Client(live_server, token_for(make_coder(db, "study-manager", role="manager")))
+    status, body = manager.get(f"/api/campaigns/{campaign_id}/estimate?refits=3")
+    assert status == 200, body
+    by_label = {e["label"]: e for e in body["labels"]}
+    for e in result.estimates:
+        if e["kind"] == "consensus":
+            weighted = by_label[e["label"]]["weighted"]
+            assert weighted["value"] == pytest.approx(e["value"], abs=1e-9)
+            assert weighted["low"] <= weighted["value"] <= weighted["high"]
+    # Refits outside 0-100, or not a number, are refused with the field named; a coder may
+    # not ask at all.
+    for bad in ("101", "-1", "many"):
+        status, body = manager.get(f"/api/campaigns/{campaign_id}/estimate?refits={bad}")
+        assert status == 400 and "refits" in json.dumps(body), (bad, body)
+    coder = Client(live_server, token_for(make_coder(db, "study-coder")))
+    assert coder.get(f"/api/campaigns/{campaign_id}/estimate")[0] == 403
