@@ -271,12 +271,6 @@ def test_ages_picked_for_posts_with_no_child_do_not_count_against_the_coder():
     assert conditioned.priors[baby] == pytest.approx(share, abs=0.08)
     assert abs(conditioned.priors[baby] - share) < abs(plain.priors[baby] - share)
 
-    def calibration(result):  # mean posterior of "baby" on real babies
-        return np.mean([i.posterior for i in result.items
-                        if i.item == baby and truth[i.post_id] == (True, True)])
-
-    assert calibration(conditioned) > calibration(plain)
-
 
 def test_a_child_nobody_gave_an_age_counts_toward_each_age_at_its_prior():
     from trainset.services.quality import label_posteriors

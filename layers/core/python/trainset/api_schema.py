@@ -14,6 +14,7 @@ from typing import Any
 
 from trainset import codebook
 from trainset.models import ROLES, STATUSES
+from trainset.quality import EM_MAX_ITERATIONS
 
 MAX_SECONDS_SPENT = 86_400  # a day: more is a clock or client bug, not time spent on a post
 MAX_ID = 2**62
@@ -261,7 +262,8 @@ RULES: dict[str, Any] = _object({
         "question": {"type": "string", "minLength": 1, "maxLength": 64},
         "percent": {"type": "number", "minimum": 0, "maximum": 100}},
         ("question", "percent")), "description": "A threshold for one question (e.g. age 65)"},
-    "em_max_iterations": {"type": "integer", "minimum": 1, "maximum": 10_000, "default": 100},
+    "em_max_iterations": {"type": "integer", "minimum": 1, "maximum": 10_000,
+                          "default": EM_MAX_ITERATIONS},
     "allow_uncertified": {"type": "boolean", "default": False},
     "relabel": {"type": "boolean", "default": True,
                 "description": "Send screened-out posts back for one more coder"},

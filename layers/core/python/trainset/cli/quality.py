@@ -10,6 +10,7 @@ from typing import Any
 from trainset.cli import _say
 from trainset.codebook import FAMILY_NAMES
 from trainset.errors import InvalidInput
+from trainset.quality import EM_MAX_ITERATIONS
 
 
 def _store(conn: Any) -> Any:
@@ -160,7 +161,7 @@ def register(sub: Any) -> None:
                      "(default %(default)s)")
     run.add_argument("--question-min-accuracy", action="append", metavar="QUESTION=PERCENT",
                      help="a threshold for one question (repeatable), e.g. age=65")
-    run.add_argument("--em-max-iterations", type=int, default=100,
+    run.add_argument("--em-max-iterations", type=int, default=EM_MAX_ITERATIONS,
                      help="cap on the consensus model's EM iterations; reaching it is "
                      "reported (default %(default)s)")
     run.add_argument("--allow-uncertified", action="store_true",

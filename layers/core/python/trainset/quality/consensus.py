@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from trainset.quality import EM_MAX_ITERATIONS
+
 # Beta pseudo-counts for coder rates and priors: keeps a coder with a handful of labels from
 # being judged perfect (or hopeless) and the model away from degenerate solutions.
 RATE_PRIOR_RIGHT = 4.0
@@ -92,7 +94,7 @@ class Condition:
 def dawid_skene(
     labels: Iterable[BinaryLabel],
     gold: Mapping[tuple[str, str], bool] | None = None,
-    max_iterations: int = 100,
+    max_iterations: int = EM_MAX_ITERATIONS,
     tolerance: float = 1e-6,
     conditions: Mapping[str, Condition] | None = None,
 ) -> ConsensusResult:
@@ -218,7 +220,7 @@ def fit(
     data: Encoded,
     gold_mask: np.ndarray,
     gold_value: np.ndarray,
-    max_iterations: int = 100,
+    max_iterations: int = EM_MAX_ITERATIONS,
     tolerance: float = 1e-6,
     parents: ParentUnits = NO_PARENTS,
     pooled: np.ndarray | None = None,

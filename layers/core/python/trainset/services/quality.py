@@ -9,7 +9,7 @@ from typing import Any
 
 from trainset import codebook
 from trainset.errors import InvalidInput, NotFound
-from trainset.quality import agreement
+from trainset.quality import EM_MAX_ITERATIONS, agreement
 from trainset.quality.consensus import BinaryLabel, Condition, dawid_skene
 from trainset.quality.goldscore import (
     GoldAnswer,
@@ -38,7 +38,7 @@ class ScreeningRules:
     min_confidence: float = 0.8  # records whose least certain item is below are screened out
     relabel: bool = True  # send screened-out records back for one more coder
     max_labels_per_post: int = 3  # ... until they have this many slots
-    em_max_iterations: int = 100  # Dawid-Skene EM cap; reaching it is reported
+    em_max_iterations: int = EM_MAX_ITERATIONS  # Dawid-Skene EM cap; reaching it is reported
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -172,7 +172,7 @@ class ConsensusFit:
     anchor_items: list[BinaryLabel] = field(default_factory=list)
     gold_truth: dict[tuple[str, str], bool] = field(default_factory=dict)
     family: str = ""
-    max_iterations: int = 100
+    max_iterations: int = EM_MAX_ITERATIONS
 
     def refit(self, post_ids: Sequence[str]) -> tuple[list[dict[str, float]], dict[str, float]]:
         """Fit the model again to the screened labels of ``post_ids`` (a post drawn twice
