@@ -17,7 +17,7 @@ from chalicelib.http import (
     require_manager,
     services,
 )
-from trainset.api_schema import BY_NAME
+from trainset.api_schema import BY_NAME, ESTIMATE_SECONDS
 
 bp = Blueprint(__name__)
 
@@ -83,4 +83,4 @@ def campaign_estimate(request: Request, inputs: Inputs) -> Any:
         require_manager(current_coder(request, store))
         return campaign_estimate_document(CorpusStore(store.conn), QualityStore(store.conn),
                                           inputs.path["campaign_id"],
-                                          inputs.query.get("refits", 20))
+                                          inputs.query.get("refits", 20), ESTIMATE_SECONDS)

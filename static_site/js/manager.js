@@ -424,7 +424,10 @@ export class ManagerView {
     document.querySelector("#estimate-table tbody").replaceChildren();
     try {
       const e = await this.api.get(`/campaigns/${campaign.id}/estimate`);
-      const warning = e.em_converged === false ? " The consensus stopped at its iteration cap before settling: treat the figures with care." : "";
+      let warning = e.em_converged === false ? " The consensus stopped at its iteration cap before settling: treat the figures with care." : "";
+      if (e.refits && e.refits.run < e.refits.asked) {
+        warning += ` The model's own uncertainty comes from ${e.refits.run} of ${e.refits.asked} refits (the rest did not fit in the time a request has; the command line's estimate runs them all).`;
+      }
       $("estimate-summary").textContent = `${e.labeled_posts} of ${e.sampled_posts} sampled posts ` +
         `labeled, ${e.judged_posts} with a consensus.${warning}`;
       if (!e.labeled_posts) return;

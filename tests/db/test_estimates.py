@@ -80,3 +80,11 @@ def test_consensus_estimate_covers_the_truth_where_raw_votes_do_not(db):
     assert all(full >= plain - 1e-12 for full, plain in widths)
     assert any(full > plain + 1e-6 for full, plain in widths)
     assert judged.value == pytest.approx(true_share, abs=0.06)
+    # Every refit asked for ran; given no time at all, two still run (a spread needs two) and
+    # the answer says so.
+    assert result["refits_run"] == 40 and bare["refits_run"] == 0
+    hurried = estimate_prevalence(store, QualityStore(db), "child", "study", bootstrap=10,
+                                  seconds=0.0)
+    assert hurried["refits_run"] == 2
+    assert all(h.weighted.value == e.weighted.value
+               for h, e in zip(hurried["labels"], result["labels"], strict=True))

@@ -44,6 +44,7 @@ def test_a_whole_study_end_to_end(live_server, db, database_url, tmp_path):
     manager = Client(live_server, token_for(make_coder(db, "study-manager", role="manager")))
     status, body = manager.get(f"/api/campaigns/{campaign_id}/estimate?refits=3")
     assert status == 200, body
+    assert body["refits"] == {"asked": 3, "run": 3}
     by_label = {e["label"]: e for e in body["labels"]}
     for e in result.estimates:
         if e["kind"] == "consensus":

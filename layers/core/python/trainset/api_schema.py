@@ -220,11 +220,16 @@ REVIEW_QUERY = _object({
     "limit": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
     "offset": {"type": "integer", "minimum": 0, "maximum": 1_000_000, "default": 0},
 }, ("family",))
+# Seconds the API gives an estimate's bootstrap refits (API Gateway answers 504 after 29 s):
+# 20 refits of a 3,000-post campaign take about 5 s here; a larger campaign runs fewer.
+ESTIMATE_SECONDS = 15.0
 ESTIMATE_QUERY = _object({
     "refits": {"type": "integer", "minimum": 0, "maximum": 100, "default": 20,
                "description": "Bootstrap refits of the consensus model whose spread widens "
                "the intervals (0: leave the model's own uncertainty out). Fewer than the "
-               "command line's 40, so a large campaign answers within the API's time limit"},
+               "command line's 40, and those that fit in "
+               f"{ESTIMATE_SECONDS:g} s (at least two), so a large campaign answers within "
+               "the API's time limit; the answer's refits.run says how many ran"},
 })
 POST_PATH = _object({"post_id": POST_ID}, ("post_id",))
 POST_LABELS_QUERY = _object({"family": {**FAMILY, "description": "Default: the post's"}})
@@ -461,6 +466,9 @@ ESTIMATE = {"type": "object", "required": ["campaign", "labeled_posts", "judged_
                                            "sampled_posts", "labels"], "properties": {
     "campaign": {"type": "object"}, "labeled_posts": _INT, "judged_posts": _INT,
     "sampled_posts": _NULLABLE_INT, "em_converged": {"type": "boolean", "nullable": True},
+    "refits": {"type": "object", "description": "Bootstrap refits of the consensus asked for "
+               f"and run (those that fit in {ESTIMATE_SECONDS:g} s, at least two)",
+               "properties": {"asked": _INT, "run": _INT}},
     "labels": {"type": "array", "items": {"type": "object", "required": [
         "label", "weighted", "unweighted", "raw_weighted", "raw_unweighted", "per_keyword"],
         "properties": {"label": {"type": "string"}, "weighted": _ESTIMATE,

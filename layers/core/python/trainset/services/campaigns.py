@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -186,12 +187,14 @@ class LabelEstimate:
 def estimate_prevalence(store: Any, quality_store: Any, family: str,
                         campaign_name: str | None = None, *,
                         bootstrap: int = estimate.BOOTSTRAP_REFITS, seed: int = 0,
-                        progress: Callable[[int, int], None] | None = None) -> dict:
+                        progress: Callable[[int, int], None] | None = None,
+                        seconds: float | None = None) -> dict:
     """Design-weighted and unweighted prevalence per label, overall and per keyword, for a
     campaign (the family's newest when none is named), from each post's gold-anchored
     consensus posterior over all the family's screened labels, with intervals that carry the
     labeling uncertainty and (with ``bootstrap`` refits of the model to posts resampled
-    within strata) the model's own; raw-vote figures beside them."""
+    within strata) the model's own; raw-vote figures beside them. ``seconds``: a time budget
+    for the refits (``model_replicates``); ``refits_run`` says how many fitted in it."""
     from trainset.services.quality import ScreeningRules, fit_consensus, label_posteriors
 
     try:
@@ -218,7 +221,7 @@ def estimate_prevalence(store: Any, quality_store: Any, family: str,
     consensus = {post_id: label_posteriors(family, posteriors[post_id], priors)
                  for post_id in by_post if post_id in posteriors}
     replicates = (model_replicates(fit, family, {p: by_post[p]["stratum"] for p in consensus},
-                                   populations, bootstrap, seed, progress)
+                                   populations, bootstrap, seed, progress, seconds)
                   if fit and consensus and bootstrap > 1 else {})
     results = []
     for label, value_of in fam.labels():
@@ -241,16 +244,20 @@ def estimate_prevalence(store: Any, quality_store: Any, family: str,
     return {"campaign": campaign, "labeled_posts": len(by_post),
             "judged_posts": len(consensus), "sampled_posts": campaign["budget"],
             "em_converged": fit.result.converged if fit else None,
+            "refits_run": max(map(len, replicates.values()), default=0),
             "labels": results}
 
 
 def model_replicates(fit: Any, family: str, strata: Mapping[str, str],
                      populations: Mapping[str, int], refits: int, seed: int,
-                     progress: Callable[[int, int], None] | None = None
-                     ) -> dict[str, list[float]]:
+                     progress: Callable[[int, int], None] | None = None,
+                     seconds: float | None = None) -> dict[str, list[float]]:
     """Each label's design-weighted estimate over ``refits`` bootstrap samples: the judged
     posts resampled with replacement within their strata and the consensus refitted to
-    each, so the figures vary as much as a refitted model makes them vary."""
+    each, so the figures vary as much as a refitted model makes them vary. ``seconds``: stop
+    starting refits once this long has passed (after two at least: a spread needs two),
+    so a request answers in time; each label's list says how many ran."""
+    deadline = None if seconds is None else time.monotonic() + seconds
     from trainset.services.quality import label_posteriors
 
     rng = random.Random(seed)
@@ -259,6 +266,8 @@ def model_replicates(fit: Any, family: str, strata: Mapping[str, str],
         members[stratum].append(post_id)
     out: dict[str, list[float]] = defaultdict(list)
     for done in range(refits):
+        if deadline is not None and done >= 2 and time.monotonic() > deadline:
+            break
         drawn = [rng.choice(ids) for ids in members.values() for _ in ids]
         posteriors, priors = fit.refit(drawn)
         values = [label_posteriors(family, p, priors) for p in posteriors]
@@ -315,13 +324,14 @@ def yields_from_rows(rows: Any) -> dict[str, float]:
 
 
 def campaign_estimate_document(store: Any, quality_store: Any, campaign_id: int,
-                               refits: int = estimate.BOOTSTRAP_REFITS) -> dict[str, Any]:
+                               refits: int = estimate.BOOTSTRAP_REFITS,
+                               seconds: float | None = None) -> dict[str, Any]:
     """``estimate_prevalence`` for one campaign, as JSON: per label the consensus figures
     (design-weighted and unweighted, 95% intervals), the raw-vote ones beside them, and per
-    keyword."""
+    keyword; ``refits`` asked for and run (``seconds``: their time budget)."""
     campaign = campaign_or_fail(store, campaign_id)
     result = estimate_prevalence(store, quality_store, campaign["family"], campaign["name"],
-                                 bootstrap=refits)
+                                 bootstrap=refits, seconds=seconds)
     found = dict(result["campaign"])
     if found.get("created_at") is not None:
         found["created_at"] = found["created_at"].isoformat()
@@ -331,6 +341,7 @@ def campaign_estimate_document(store: Any, quality_store: Any, campaign_id: int,
         "judged_posts": result["judged_posts"],
         "sampled_posts": result["sampled_posts"],
         "em_converged": result["em_converged"],
+        "refits": {"asked": refits, "run": result["refits_run"]},
         "labels": [{
             "label": e.label,
             "weighted": e.weighted.as_dict(),
