@@ -30,16 +30,21 @@ def _signature(secret: str, key: str, expires: int) -> str:
 
 
 class LocalExportFiles:
+    """Export files under ``root``: the key ``exports/<job>/<file>`` is ``root/<job>/<file>``."""
+
+    KEY_PREFIX = PREFIX  # what a key has before the file's path under ``root``
+    PREFIXES: tuple[str, ...] = (PREFIX,)  # the keys this folder serves start with one
+
     def __init__(self, root: Path, secret: str, link_seconds: int = LINK_SECONDS) -> None:
         self.root = root.resolve()
         self.secret = secret
         self.link_seconds = link_seconds
 
     def path(self, key: str) -> Path | None:
-        """The file behind ``key`` (``exports/...``); None for a key outside the folder."""
-        if not key.startswith(PREFIX) or "\x00" in key:
+        """The file behind ``key``; None for a key outside the folder."""
+        if not key.startswith(self.PREFIXES) or "\x00" in key:
             return None
-        target = (self.root / key[len(PREFIX):]).resolve()
+        target = (self.root / key[len(self.KEY_PREFIX):]).resolve()
         return target if self.root in target.parents else None
 
     def list(self, prefix: str = "") -> list[str]:
@@ -49,10 +54,10 @@ class LocalExportFiles:
         keys = []
         for path in self.root.rglob("*"):
             relative = path.relative_to(self.root)
-            if path.is_file() and not any(p.startswith(".") for p in relative.parts):
-                key = PREFIX + relative.as_posix()
-                if key.startswith(prefix):
-                    keys.append(key)
+            key = self.KEY_PREFIX + relative.as_posix()
+            if (path.is_file() and key.startswith(self.PREFIXES) and key.startswith(prefix)
+                    and not any(p.startswith(".") for p in relative.parts)):
+                keys.append(key)
         return sorted(keys)
 
     def size(self, key: str) -> int | None:
@@ -87,25 +92,8 @@ class LocalUploadFiles(LocalExportFiles):
     stand-in to ``$TRAINSET_HOME/imports/<key>``: keys are the bucket's (``corpus/...``,
     ``gold/...``), served under ``/files/<key>`` behind the same signed links."""
 
+    KEY_PREFIX = ""
     PREFIXES = ("corpus/", "gold/")
-
-    def path(self, key: str) -> Path | None:
-        if not key.startswith(self.PREFIXES) or "\x00" in key:
-            return None
-        target = (self.root / key).resolve()
-        return target if self.root in target.parents else None
-
-    def list(self, prefix: str = "") -> list[str]:
-        if not self.root.is_dir():
-            return []
-        keys = []
-        for path in self.root.rglob("*"):
-            relative = path.relative_to(self.root)
-            key = relative.as_posix()
-            if (path.is_file() and key.startswith(self.PREFIXES) and key.startswith(prefix)
-                    and not any(p.startswith(".") for p in relative.parts)):
-                keys.append(key)
-        return sorted(keys)
 
 
 def local_upload_files() -> LocalUploadFiles:
