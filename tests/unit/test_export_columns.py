@@ -329,3 +329,22 @@ def test_a_batch_of_any_rows_gives_the_same_records():
         whole[i] for i in shard]
     assert post_records([rows[i] for i in shard], "is_child",
                         authors=authors.take(shard)) == [whole[i] for i in shard]
+
+
+def test_columns_read_back_from_their_arrays():
+    rows = varied_rows(40, seed=17)
+    rows[5] = {**rows[5], "text": "", "keyword": None}
+    authors = AuthorColumns(np.arange(240.0).reshape(40, 6), np.arange(40),
+                            np.ones((40, 2)), np.arange(40) % 2 == 0)
+    columns = PostColumns.from_rows(rows, authors=authors)
+    for part in (columns, columns.rows(0, 0), columns.rows(3, 9).take([5, 0, 2])):
+        again = PostColumns.from_arrays(np.load(_saved(part.to_arrays()), allow_pickle=False))
+        assert again.records("is_child") == part.records("is_child")
+        assert again.authors.has_vector.dtype == bool
+
+
+def _saved(arrays):
+    out = io.BytesIO()
+    np.savez(out, **arrays)
+    out.seek(0)
+    return out

@@ -101,3 +101,27 @@ def test_a_shard_missing_from_the_merge_fails_it(tmp_path):
                                   tmp_path) for item in plan.items()[1:]]
     with pytest.raises(VerificationError, match="shards not exported: child-train-00000"):
         shards.merge(meta, pieces, tmp_path)
+
+
+@pytest.mark.parametrize("case", ["empty shards", "rows that do not fit columns"])
+def test_every_kind_of_stored_shard_input_gives_the_single_writers_bytes(tmp_path, case):
+    """A shard's stored input is its columns, or the rows themselves when they do not fit
+    columns (built row by row); a shard can also have no posts (several shards per split)."""
+    if case == "empty shards":
+        rows, settings = varied_rows(5, seed=3), ExportSettings(readers=8)
+    else:
+        rows, settings = varied_rows(80, seed=4), ExportSettings(readers=2)
+        rows[3] = {**rows[3], "n_coders": 2**70}  # beyond int64: no int64 column holds it
+    plan = shards.plan_family(rows, "child", settings)
+    assert (plan.columns is None) == (case != "empty shards")
+    single = shards.export_family(rows, "child", tmp_path / "single", settings)
+    stored = [shards.load_payload(shards.shard_payload(plan, item)) for item in plan.items()]
+    assert all((part.columns is None) == (plan.columns is None) for part in stored)
+    if case == "empty shards":
+        assert min(map(len, stored)) == 0
+    pieces = [shards.export_shard(part, tmp_path / "sharded") for part in stored]
+    sharded = shards.merge(plan.meta(), pieces, tmp_path / "sharded")
+    assert without_time(sharded) == without_time(single)
+    assert files(tmp_path / "sharded") == files(tmp_path / "single") | {
+        "dataset.json": files(tmp_path / "sharded")["dataset.json"]}
+    assert single["records"] == len(rows)

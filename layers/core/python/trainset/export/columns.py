@@ -13,7 +13,7 @@ Any batch works: a whole family, or one shard of it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from itertools import chain
 from operator import itemgetter, methodcaller
 from typing import Any
@@ -73,18 +73,19 @@ class PostColumns:
                   images: Sequence[bytes | None] | None = None,
                   image_sizes: Sequence[tuple[int, int, int]] | None = None,
                   tokens: Sequence[tuple[Sequence[int], Sequence[int]]] | None = None,
-                  authors: AuthorColumns | None = None) -> PostColumns:
+                  authors: AuthorColumns | None = None,
+                  post_ids: list[bytes] | None = None) -> PostColumns:
         """The columns of a batch of rows, in the rows' order. ``images``: each row's encoded
         image or None (None for the batch: no image features), with their ``image_sizes``
         (read from the images' headers when not given); ``tokens``: each row's (token ids,
-        attention mask)."""
+        attention mask); ``post_ids``: the rows' ids as UTF-8, when already encoded."""
         n = len(rows)
         if images is not None and len(images) != n or tokens is not None and len(tokens) != n:
             raise ValueError("images and tokens must have one entry per row")
         f = _fields(rows, _REQUIRED, _OPTIONAL)
         try:
             return cls(
-                post_id=_utf8(f["post_id"]),
+                post_id=_utf8(f["post_id"]) if post_ids is None else post_ids,
                 text=_utf8(f["text"]),
                 keyword=_utf8([v or "" for v in f["keyword"]]),
                 gate=_ints(f["gate"]),
@@ -120,6 +121,61 @@ class PostColumns:
                               if f.name != "authors"},
                            authors=None if self.authors is None else self.authors.take(order))
 
+    def rows(self, start: int, stop: int) -> PostColumns:
+        """Rows ``start`` to ``stop`` (a batch of a shard), without copying the arrays."""
+        def cut(column: Any) -> Any:
+            return None if column is None else column[start:stop]
+
+        authors = self.authors
+        return PostColumns(**{f.name: cut(getattr(self, f.name)) for f in fields(self)
+                              if f.name != "authors"},
+                           authors=None if authors is None else AuthorColumns(
+                               *(cut(v) for v in (authors.stats, authors.other_posts,
+                                                  authors.vectors, authors.has_vector))))
+
+    def with_images(self, images: Sequence[bytes | None]) -> PostColumns:
+        """The columns with each row's encoded image (None: the post has none), their sizes
+        read from the images' headers."""
+        if len(images) != len(self):
+            raise ValueError("images must have one entry per row")
+        return replace(self, images=[image or b"" for image in images],
+                       image_sizes=_image_sizes(images, None))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The columns as named arrays (``from_arrays`` reads them back): each bytes column
+        as its values' concatenation and their end offsets. What a shard's stored input
+        carries, read without a Python object per row but for the bytes values."""
+        out: dict[str, np.ndarray] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "authors" or value is None:
+                continue
+            if isinstance(value, np.ndarray):
+                out[f.name] = value
+            else:
+                out[f"{f.name}__bytes"], out[f"{f.name}__ends"] = pack_bytes(value)
+        if self.authors is not None:
+            for f in fields(self.authors):
+                value = getattr(self.authors, f.name)
+                if value is not None:
+                    out[f"authors__{f.name}"] = value
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> PostColumns:
+        """The columns ``to_arrays`` gave (any mapping of its names, as ``np.load`` gives)."""
+        names = set(arrays)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in names:
+                values[f.name] = arrays[f.name]
+            elif f"{f.name}__bytes" in names:
+                values[f.name] = unpack_bytes(arrays[f"{f.name}__bytes"],
+                                              arrays[f"{f.name}__ends"])
+        authors = {f.name: arrays[f"authors__{f.name}"] for f in fields(AuthorColumns)
+                   if f"authors__{f.name}" in names}
+        return cls(**values, authors=AuthorColumns(**authors) if authors else None)
+
     def features(self, gate: str) -> dict[str, Any]:
         """The record's features by name, as ``wire.examples`` takes them."""
         features: dict[str, Any] = {
@@ -149,6 +205,19 @@ class PostColumns:
     def records(self, gate: str) -> list[bytes]:
         """One serialised post record per row (the gate feature named ``gate``)."""
         return wire.examples(self.features(gate), len(self))
+
+
+def pack_bytes(values: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Bytes values as one uint8 array of their concatenation and their end offsets."""
+    ends = np.cumsum(np.fromiter(map(len, values), np.int64, count=len(values)))
+    return np.frombuffer(b"".join(values), np.uint8), ends
+
+
+def unpack_bytes(data: np.ndarray, ends: np.ndarray) -> list[bytes]:
+    """The values ``pack_bytes`` packed."""
+    blob = data.tobytes()
+    stops = ends.tolist()
+    return [blob[a:b] for a, b in zip([0, *stops][:len(stops)], stops, strict=True)]
 
 
 _REQUIRED = ("post_id", "text", "gate", "study_labels", "study_soft_labels", "multi_hot",

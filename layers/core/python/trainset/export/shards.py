@@ -18,7 +18,8 @@ Two ways run the same functions and give the same files byte for byte:
 
 - ``export_family``: one writer, every shard in turn (``tfrecords.export_posts``);
 - ``export_sharded``: the plan's shard inputs serialised (``shard_payload``: what the export
-  job stores in S3 for each child of its Distributed Map), each shard built, written and
+  job stores in S3 for each child of its Distributed Map: the shard's record columns, read
+  from the family's rows once in the plan, as an ``.npz``), each shard built, written and
   verified on its own (``export_shard``; here on a pool of threads or processes), the pieces
   merged (``merge``). The export job's Plan, Shard and Merge tasks call these
   (``trainset.services.pipeline``); ``bench/export.py`` times both.
@@ -26,11 +27,11 @@ Two ways run the same functions and give the same files byte for byte:
 
 from __future__ import annotations
 
-import gzip as gzip_module
+import io
 import json
 import math
 import multiprocessing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,7 +43,13 @@ import numpy as np
 
 from trainset import __version__, codebook
 from trainset.export import author_features, tfrecords
-from trainset.export.columns import AuthorColumns
+from trainset.export.columns import (
+    AuthorColumns,
+    IrregularRows,
+    PostColumns,
+    pack_bytes,
+    unpack_bytes,
+)
 from trainset.text import file_sha256
 
 # The row fields a post record is built from (what a shard's input carries).
@@ -83,6 +90,8 @@ class FamilyPlan:
     split: np.ndarray  # each row's split (index into SPLITS)
     shard: np.ndarray  # each row's shard within its split
     counts: dict[str, int]  # shards of each split that has posts
+    columns: PostColumns | None  # the records' columns, in the rows' order (None: the rows
+    # do not fit columns and are built row by row)
 
     @property
     def gate(self) -> str:
@@ -156,28 +165,72 @@ def plan_family(rows: Sequence[Mapping[str, Any]], family: str,
         counts[name] = count
         shard[in_split] = shard_of(slot[in_split], count)
     return FamilyPlan(family, settings, rows, post_ids, images, gzip, max_length, vector_size,
-                      tokens, authors, split, shard, counts)
+                      tokens, authors, split, shard, counts,
+                      _columns(fam, rows, post_ids, tokens, authors))
+
+
+def _columns(fam: codebook.Family, rows: Sequence[Mapping[str, Any]], post_ids: list[bytes],
+             tokens: list[Any] | None, authors: AuthorColumns) -> PostColumns | None:
+    """The family's record columns, read from the rows in their order (reading them in
+    another order, such as a shard's, takes twice as long: the rows' dictionaries are
+    then far apart in memory); None if the rows do not fit the family's columns."""
+    try:
+        columns = PostColumns.from_rows(rows, tokens=tokens, authors=authors, post_ids=post_ids)
+    except IrregularRows:
+        return None
+    if (columns.labels.shape[1] != len(fam.study_slots)
+            or columns.detail_labels.shape[1] != len(fam.slots)):
+        return None
+    return columns
 
 
 @dataclass
 class ShardInput:
-    """What one shard is built from: its rows with their author figures and tokens."""
+    """What one shard is built from, its rows in post id order (the records' order).
+
+    ``columns``: the records' columns (author figures and tokens included; images fetched
+    as the records are built, a batch at a time, by ``image_keys``). A family whose rows do
+    not fit columns (``IrregularRows``: a label list of another length, an integer beyond
+    int64) keeps its ``rows`` with their ``authors`` and ``tokens``, built row by row."""
 
     item: dict[str, Any]  # family, split, shard, of, file
-    rows: list[dict[str, Any]]
-    authors: AuthorColumns
-    tokens: list[Any] | None
     images: bool
     gzip: bool
     max_length: int | None
     vector_size: int | None
+    order: list[int] | None = None  # the rows in post id order (None: they are)
+    columns: PostColumns | None = None
+    image_keys: list[bytes] | None = None  # with columns and images: b"" for no image
+    rows: list[dict[str, Any]] | None = None
+    authors: AuthorColumns | None = None
+    tokens: list[Any] | None = None
 
     @classmethod
-    def of(cls, plan: FamilyPlan, item: Mapping[str, Any]) -> ShardInput:
+    def of(cls, plan: FamilyPlan, item: Mapping[str, Any], *, in_order: bool = False,
+           ) -> ShardInput:
+        """The shard's input from the plan. Its rows are taken in the family's order (reading
+        them in post id order, scattered in memory, takes longer than putting the built
+        records in order) with ``order`` to sort the records; ``in_order``: taken in post
+        id order (a stored input: the child then builds and writes as it goes)."""
         index = plan.members(item)
-        return cls(dict(item), [plan.rows[i] for i in index], plan.authors.take(index),
-                   [plan.tokens[i] for i in index] if plan.tokens is not None else None,
-                   plan.images, plan.gzip, plan.max_length, plan.vector_size)
+        ids = [plan.post_ids[i] for i in index]  # UTF-8 sorts as the strings do; equal ids
+        order = sorted(range(len(ids)), key=ids.__getitem__)  # keep the rows' order
+        if in_order:
+            index, order = [index[i] for i in order], None
+        layout = {"item": dict(item), "images": plan.images, "gzip": plan.gzip,
+                  "max_length": plan.max_length, "vector_size": plan.vector_size,
+                  "order": order}
+        if plan.columns is None:
+            return cls(**layout, rows=[plan.rows[i] for i in index],
+                       authors=plan.authors.take(index),
+                       tokens=[plan.tokens[i] for i in index] if plan.tokens is not None
+                       else None)
+        keys = ([str(plan.rows[i].get("image_key") or "").encode() for i in index]
+                if plan.images else None)
+        return cls(**layout, columns=plan.columns.take(index), image_keys=keys)
+
+    def __len__(self) -> int:
+        return len(self.columns) if self.columns is not None else len(self.rows or ())
 
 
 def _json_default(value: Any) -> Any:
@@ -188,53 +241,99 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def _array(values: Any, dtype: str) -> np.ndarray:
-    return np.asarray(values, dtype=dtype)
-
-
 def shard_payload(plan: FamilyPlan, item: Mapping[str, Any]) -> bytes:
-    """One shard's input, serialised (gzipped JSON: floats round-trip exactly)."""
-    part = ShardInput.of(plan, item)
-    a = part.authors
-    body = {
-        "item": part.item, "images": part.images, "gzip": part.gzip,
-        "max_length": part.max_length, "vector_size": part.vector_size,
-        "rows": [{name: row.get(name) for name in RECORD_FIELDS} for row in part.rows],
-        "tokens": part.tokens,
-        "authors": {"stats": a.stats, "stats_width": int(a.stats.shape[1]),
-                    "other_posts": a.other_posts,
-                    "vectors": a.vectors, "has_vector": a.has_vector},
-    }
-    return gzip_module.compress(json.dumps(body, default=_json_default,
-                                           separators=(",", ":")).encode(), 1)
+    """One shard's input, serialised as the export job stores it: an ``.npz`` of its
+    columns (``PostColumns.to_arrays``; a child reads them without a Python object per
+    row), or, for rows that do not fit columns, of their JSON (floats round-trip exactly)
+    with the author arrays."""
+    part = ShardInput.of(plan, item, in_order=True)
+    header: dict[str, Any] = {"item": part.item, "images": part.images, "gzip": part.gzip,
+                              "max_length": part.max_length, "vector_size": part.vector_size}
+    arrays: dict[str, np.ndarray] = {}
+    if part.columns is not None:
+        arrays.update(part.columns.to_arrays())
+        if part.image_keys is not None:
+            arrays["image_keys__bytes"], arrays["image_keys__ends"] = pack_bytes(
+                part.image_keys)
+    else:
+        assert part.rows is not None and part.authors is not None
+        header["rows"] = [{name: row.get(name) for name in RECORD_FIELDS} for row in part.rows]
+        header["tokens"] = part.tokens
+        arrays.update({f"authors__{name}": value for name, value in (
+            ("stats", part.authors.stats), ("other_posts", part.authors.other_posts),
+            ("vectors", part.authors.vectors), ("has_vector", part.authors.has_vector))
+            if value is not None})
+    arrays["header"] = np.frombuffer(json.dumps(header, default=_json_default,
+                                                separators=(",", ":")).encode(), np.uint8)
+    out = io.BytesIO()
+    np.savez(out, **arrays)
+    return out.getvalue()
 
 
 def load_payload(data: bytes) -> ShardInput:
-    body = json.loads(gzip_module.decompress(data))
-    a = body["authors"]
-    n = len(body["rows"])
-    stats = _array(a["stats"], "float64").reshape(n, a["stats_width"])
-    vectors = None
-    if a["vectors"] is not None:
-        vectors = _array(a["vectors"], "float64").reshape(n, body["vector_size"] or 0)
-    authors = AuthorColumns(stats, _array(a["other_posts"], "int64"), vectors,
-                            None if a["has_vector"] is None else _array(a["has_vector"], "bool"))
-    return ShardInput(body["item"], body["rows"], authors, body["tokens"], body["images"],
-                      body["gzip"], body["max_length"], body["vector_size"])
+    """The shard input ``shard_payload`` stored (no pickles are read)."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    header = json.loads(arrays.pop("header").tobytes())
+    layout = {k: header[k] for k in ("item", "images", "gzip", "max_length", "vector_size")}
+    if "rows" not in header:
+        keys = (unpack_bytes(arrays.pop("image_keys__bytes"), arrays.pop("image_keys__ends"))
+                if "image_keys__bytes" in arrays else None)
+        return ShardInput(**layout, columns=PostColumns.from_arrays(arrays), image_keys=keys)
+    authors = AuthorColumns(**{name: arrays[f"authors__{name}"] for name in (
+        "stats", "other_posts", "vectors", "has_vector") if f"authors__{name}" in arrays})
+    return ShardInput(**layout, rows=header["rows"], authors=authors, tokens=header["tokens"])
 
 
-def build_shard(part: ShardInput,
-                load_image: Callable[[str], bytes | None] | None,
-                ) -> tuple[list[bytes], dict[str, Any]]:
-    """One shard's records in post id order, and its counts (records, labels per study
-    and detailed slot, missing images)."""
-    fam = codebook.family(part.item["family"])
-    post_ids = list(map(str.encode, map(str, map(itemgetter("post_id"), part.rows))))
-    records, labels, details, missing = tfrecords._split_records(
-        part.rows, list(range(len(part.rows))), post_ids, fam.gate.name,
-        load_image if part.images else None, part.tokens, part.authors,
-        len(fam.study_slots), len(fam.slots))
-    return records, {"labels": labels, "detail_labels": details, "missing_images": missing}
+def build_shard(part: ShardInput, load_image: Callable[[str], bytes | None] | None,
+                counts: tfrecords.RecordCounts) -> Iterator[bytes]:
+    """One shard's records in post id order; ``counts`` is filled in as they are built.
+    Rows in post id order are built a batch at a time as they are written (only a batch's
+    records and images are held); others are built, then put in order."""
+    gate = codebook.family(part.item["family"]).gate.name
+    load = load_image if part.images else None
+    if part.columns is None:  # rows that do not fit columns: row by row
+        assert part.rows is not None and part.authors is not None
+        post_ids = list(map(str.encode, map(str, map(itemgetter("post_id"), part.rows))))
+        records, labels, details, missing = tfrecords._split_records(
+            part.rows, list(range(len(part.rows))), post_ids, gate, load, part.tokens,
+            part.authors, len(counts.labels), len(counts.details))
+        counts.labels, counts.details, counts.missing = labels, details, missing
+        yield from records
+        return
+    columns = part.columns
+    counts.labels = columns.labels.sum(axis=0).tolist()
+    counts.details = columns.detail_labels.sum(axis=0).tolist()
+    batches = _column_batches(part, columns, gate, load, counts)
+    if part.order is None:
+        for batch in batches:
+            yield from batch
+    else:
+        records = [record for batch in batches for record in batch]
+        yield from map(records.__getitem__, part.order)
+
+
+def _column_batches(part: ShardInput, columns: PostColumns, gate: str,
+                    load: Callable[[str], bytes | None] | None,
+                    counts: tfrecords.RecordCounts) -> Iterator[list[bytes]]:
+    """The records of the columns' rows in their order, a batch at a time (with images,
+    ``IMAGE_BATCH`` posts: only their images are held at once)."""
+    step = tfrecords.IMAGE_BATCH if load is not None else tfrecords.TEXT_BATCH
+    for at in range(0, len(columns), step):
+        batch = columns.rows(at, at + step)
+        if load is not None:
+            keys = [key.decode() or None for key in (part.image_keys or [])[at:at + step]]
+            images = tfrecords.fetch_images(load, keys)
+            counts.missing += sum(1 for key, image in zip(keys, images, strict=True)
+                                  if key and image is None)
+            batch = batch.with_images(images)
+        yield batch.records(gate)
+
+
+def shard_counts(family: str) -> tfrecords.RecordCounts:
+    """A shard's counts before its records are built."""
+    fam = codebook.family(family)
+    return tfrecords.RecordCounts([0] * len(fam.study_slots), [0] * len(fam.slots))
 
 
 def export_shard(part: ShardInput, out_dir: Path,
@@ -247,15 +346,15 @@ def export_shard(part: ShardInput, out_dir: Path,
     spec = (tfrecords.spec_from_description(features) if features is not None else
             tfrecords.feature_spec(part.item["family"], part.images, part.max_length,
                                    part.vector_size))
-    records, counts = build_shard(part, load_image)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / part.item["file"]
-    tfrecords.write_shard(path, records, part.gzip)
-    shard = {"file": part.item["file"], "split": part.item["split"], "records": len(records),
+    counts = shard_counts(part.item["family"])
+    written = tfrecords.write_shard(path, build_shard(part, load_image, counts), part.gzip)
+    shard = {"file": part.item["file"], "split": part.item["split"], "records": written,
              "bytes": path.stat().st_size, "sha256": file_sha256(path)}
     tfrecords.verify_shard(out_dir, shard, spec, part.gzip,
                            tfrecords.record_counter(spec, part.gzip))
-    return {**shard, "shard": part.item["shard"], **counts}
+    return {**shard, "shard": part.item["shard"], **counts.as_piece()}
 
 
 def merge(meta: Mapping[str, Any], pieces: Iterable[Mapping[str, Any]], out_dir: Path,
@@ -327,12 +426,13 @@ def export_family(rows: Sequence[Mapping[str, Any]], family: str, out_dir: Path,
     pieces = []
     with tfrecords.ShardWriter(out_dir, family, plan.settings, plan.gzip, spec) as writer:
         for item in plan.items():
-            records, counts = build_shard(ShardInput.of(plan, item), load_image)
-            shard = writer.add_shard(item["file"], item["split"], records)
+            counts = shard_counts(family)
+            shard = writer.add_shard(item["file"], item["split"],
+                                     build_shard(ShardInput.of(plan, item), load_image, counts))
             pieces.append((shard, counts))
-            del records
         writer.finish()
-    return merge(meta, [{**shard, **counts} for shard, counts in pieces], out_dir, source)
+    return merge(meta, [{**shard, **counts.as_piece()} for shard, counts in pieces], out_dir,
+                 source)
 
 
 def _run_payload(args: tuple[bytes, str, Any, Mapping[str, Any]]) -> dict[str, Any]:

@@ -401,12 +401,17 @@ def plan_shards(records_by_split: Mapping[str, Sequence[bytes]], prefix: str,
     return plans
 
 
-def write_shard(path: Path, records: Iterable[bytes], gzip: bool) -> None:
+def write_shard(path: Path, records: Iterable[bytes], gzip: bool) -> int:
+    """Write the records, in order, as one TFRecord file (records can be built as they are
+    written); returns how many were written."""
     tf = _tf()
     options = tf.io.TFRecordOptions(compression_type="GZIP" if gzip else "")
+    count = 0
     with tf.io.TFRecordWriter(str(path), options=options) as writer:
         for record in records:
             writer.write(record)
+            count += 1
+    return count
 
 
 def _workers() -> int:
@@ -467,12 +472,13 @@ class ShardWriter:
         for name, _, chunk in plan_shards({split: records}, self.prefix, self.settings):
             self.add_shard(name, split, chunk)
 
-    def add_shard(self, name: str, split: str, records: Sequence[bytes]) -> dict[str, Any]:
+    def add_shard(self, name: str, split: str, records: Iterable[bytes]) -> dict[str, Any]:
         """Write one named shard (a post export's shards are planned by
-        ``trainset.export.shards``); its description, checksum filled in once checked."""
+        ``trainset.export.shards`` and their records built as they are written); its
+        description, checksum filled in once checked."""
         path = self.out_dir / name
-        write_shard(path, records, self.gzip)
-        shard = {"file": name, "split": split, "records": len(records),
+        written = write_shard(path, records, self.gzip)
+        shard = {"file": name, "split": split, "records": written,
                  "bytes": path.stat().st_size, "sha256": None}
         self.shards.append(shard)
         if self._pool is None:
@@ -591,6 +597,22 @@ def _author_columns(family: str, rows: Sequence[Mapping[str, Any]], ids: Sequenc
 
 
 IMAGE_BATCH = 512  # posts whose images are held at once while their records are built
+TEXT_BATCH = 16384  # posts whose records are built at once without images
+
+
+@dataclass
+class RecordCounts:
+    """What building a shard's records counted: records with each study and detailed label,
+    and images that were missing."""
+
+    labels: list[int]
+    details: list[int]
+    missing: int = 0
+
+    def as_piece(self) -> dict[str, Any]:
+        """The counts as a shard's piece of the manifest carries them."""
+        return {"labels": self.labels, "detail_labels": self.details,
+                "missing_images": self.missing}
 IMAGE_FETCHERS = 16  # images fetched at once (S3 GETs wait on the network, not the CPU)
 
 

@@ -74,8 +74,9 @@ def screen_step(store: Any, event: dict) -> dict:
 def plan_step(store: Any, blobs: Any, images_available: bool, event: dict) -> dict:
     """Every screened family: its files beside the shards (labels CSV/Parquet, data card,
     coder report) written under ``exports/<job>/<family>/``; its shards planned by the
-    stable hash, each shard's input (rows, author figures computed over the whole family,
-    tokens) stored under ``export-work/<job>/<family>/``; and one list of every shard, the
+    stable hash, each shard's input (its record columns, author figures computed over the
+    whole family, tokens: ``shards.shard_payload``) stored under
+    ``export-work/<job>/<family>/``; and one list of every shard, the
     item list the Distributed Map reads (``items_key``)."""
     job_id = event["job_id"]
     items: list[dict[str, Any]] = []
@@ -96,8 +97,8 @@ def plan_step(store: Any, blobs: Any, images_available: bool, event: dict) -> di
                 "quality_run": run_id, "job_id": job_id,
                 "query": "screened_posts kept, consensus_items of the run"}}
         for item in plan.items():
-            key = f"{work}{item['file']}.json.gz"
-            blobs.put(key, shards.shard_payload(plan, item), "application/gzip")
+            key = f"{work}{item['file']}.npz"
+            blobs.put(key, shards.shard_payload(plan, item), "application/octet-stream")
             items.append({"job_id": job_id, "family": family, "file": item["file"],
                           "input_key": key, "prefix": prefix, "work": work})
         blobs.put(work + "plan.json", json.dumps(meta).encode(), "application/json")
