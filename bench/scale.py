@@ -22,11 +22,12 @@
    write, verify: what the export job's Export task runs after reading the rows) over N
    generated text records of the child family (default 1,000,000) in one process: records/s
    and memory per record. Then the steps a sharded export adds around that work and that stay
-   serial, measured on the same ids (the plan: read the ids from PostgreSQL, hash each with the
-   split's SHA-256, group them into shards, write the item list; the merge: sum the shards'
-   manifests into one), and the speedup a sharded run with concurrency C would give by
-   Amdahl's rule from that serial fraction. The sharded export (issue 14 item 1) is not built
-   yet: its own measurement is not part of this run; the output says so.
+   serial, measured on the same records (the plan: read the ids from PostgreSQL, then the
+   export job's own plan, ``plan_family``, and every shard's stored input; the merge: sum the
+   shards' manifests into one), and the speedup a sharded run with concurrency C would give by
+   Amdahl's rule from that serial fraction. The sharded path itself
+   (``trainset.export.shards.export_sharded``) runs on a subset against the single writer,
+   and the files are compared byte for byte.
 
 3. **Storage per image post**: the bytes of bench/augment.py's 1024x768 JPEG and of the ten
    variants the image function stores for it.
@@ -391,44 +392,37 @@ def rss_mb() -> float:
         return int(handle.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def plan_and_merge(uri: str, post_ids: list[str], shards: int, manifest: dict,
+def plan_and_merge(uri: str, rows: list[dict], shards: int, manifest: dict,
                    tmp: Path) -> dict[str, float]:
-    """The serial steps of a sharded export, as a stand-in for item 1's: the plan reads the
-    family's post ids from PostgreSQL, hashes every id with the split's SHA-256 (the stable
-    hash: a post's shard never changes as data grows), groups them into ``shards`` and writes
-    the item list; the merge sums ``shards`` manifests into one."""
-    import numpy as np
-
-    from trainset.export import tfrecords
+    """The serial steps of a sharded export: the plan reads the family from PostgreSQL (here
+    its post ids, a stand-in: the job reads whole rows), then plans it as the export job's
+    Plan task does (``trainset.export.shards.plan_family``: the stable hash of every id,
+    author figures, the records' columns) and stores each shard's input
+    (``shard_payload``, written to a file as the job puts it in S3); the merge sums
+    ``shards`` manifests into one."""
+    from trainset.export import shards as sharding
 
     conn = connect(parse_url(uri))
     conn.run("CREATE UNLOGGED TABLE plan_ids (post_id text PRIMARY KEY)")
-    conn.run("COPY plan_ids FROM STDIN", stream=iter_lines(post_ids))
+    conn.run("COPY plan_ids FROM STDIN", stream=iter_lines([r["post_id"] for r in rows]))
     start = time.perf_counter()
     ids = [r[0] for r in conn.run("SELECT post_id FROM plan_ids")]
     read_s = time.perf_counter() - start
     conn.run("DROP TABLE plan_ids")
     conn.close()
+    del ids
 
     start = time.perf_counter()
-    encoded = [i.encode() for i in ids]
-    split = tfrecords.split_indices(encoded)
-    salt = hashlib.sha256(b"trainset-shard-v1:")
-
-    def bucket(post_id: bytes) -> bytes:
-        h = salt.copy()
-        h.update(post_id)
-        return h.digest()[:8]
-
-    shard = (np.frombuffer(b"".join(map(bucket, encoded)), ">u8") % shards).astype(np.int64)
-    key = split * shards + shard  # one item per (split, shard), in that order
-    order = np.argsort(key, kind="stable")
-    edges = np.searchsorted(key[order], np.arange(len(tfrecords.SPLITS) * shards + 1))
-    items = [{"split": tfrecords.SPLITS[j // shards], "shard": j % shards,
-              "post_ids": [ids[i] for i in order[edges[j]:edges[j + 1]].tolist()]}
-             for j in range(len(edges) - 1)]
-    (tmp / "plan.json").write_text(json.dumps(items))
-    hash_s = time.perf_counter() - start
+    plan = sharding.plan_family(rows, "child")
+    stored = 0
+    items = plan.items()
+    for item in items:
+        payload = sharding.shard_payload(plan, item)
+        (tmp / f"{item['file']}.npz").write_bytes(payload)
+        stored += len(payload)
+        del payload
+    plan_s = time.perf_counter() - start
+    del plan
 
     # The merge: each child's manifest (its share of the splits' counts and its shard files).
     parts = []
@@ -448,7 +442,8 @@ def plan_and_merge(uri: str, post_ids: list[str], shards: int, manifest: dict,
                          for name in loaded[0]["splits"]}}
     (tmp / "dataset.json").write_text(json.dumps(merged, default=str))
     merge_s = time.perf_counter() - start
-    return {"read": read_s, "hash": hash_s, "merge": merge_s}
+    return {"read": read_s, "plan": plan_s, "merge": merge_s, "inputs": len(items),
+            "input_mb": stored / 1e6}
 
 
 def iter_lines(values: list[str]) -> Any:
@@ -487,17 +482,17 @@ def run_export(tmp: Path, n: int, uri: str, concurrencies: list[int]) -> dict[st
           f"TensorFlow and the rows included); a cold `import tensorflow`: {tf_import:.1f} s")
     sharded_figures(rows[:SHARDED_ROWS], tmp)
     shards = max(concurrencies)
-    post_ids = [r["post_id"] for r in rows]
+    parts = plan_and_merge(uri, rows, shards, manifest, tmp)
     del rows
     gc.collect()
-    parts = plan_and_merge(uri, post_ids, shards, manifest, tmp)
-    serial = parts["read"] + parts["hash"] + parts["merge"]
+    serial = parts["read"] + parts["plan"] + parts["merge"]
     fraction = serial / (serial + total)
     merge_only = parts["merge"] / (parts["merge"] + total)
     print(f"    serial steps of a sharded run, stand-ins measured on the same {n:,} ids: "
-          f"plan {parts['read'] + parts['hash']:.2f} s (read the ids from PostgreSQL "
-          f"{parts['read']:.2f} s; SHA-256 each, group into {shards} shards x 3 splits, write "
-          f"the item list {parts['hash']:.2f} s), merge {shards} manifests {parts['merge']:.3f} s")
+          f"plan {parts['read'] + parts['plan']:.2f} s (read the ids from PostgreSQL "
+          f"{parts['read']:.2f} s; plan_family and every shard's stored input "
+          f"{parts['plan']:.2f} s: {parts['inputs']} inputs, {parts['input_mb']:,.0f} MB), "
+          f"merge {shards} manifests {parts['merge']:.3f} s")
     print(f"    serial fraction s = (plan + merge) / (plan + export + merge) = {fraction:.3f}; "
           f"{merge_only:.4f} if the plan only hands out shard numbers (each child selecting "
           "its posts by the hash in SQL) and the merge alone stays serial")
@@ -521,8 +516,6 @@ def sharded_figures(rows: list[dict], tmp: Path, workers: int = 2) -> None:
     """The sharded path (``trainset.export.shards.export_sharded``, as the export job's
     Distributed Map runs it, here ``workers`` threads on this machine) against the single
     writer (``export_family``) on the same rows: wall time, speedup, and the bytes compared."""
-    import hashlib
-
     from trainset.export import shards
 
     def digests(folder: Path) -> dict[str, str]:

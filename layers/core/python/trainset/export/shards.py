@@ -120,12 +120,24 @@ class FamilyPlan:
                 "shards": self.items()}
 
 
-def _estimated_bytes(rows: Sequence[Mapping[str, Any]], index: Sequence[int], images: bool,
-                     settings: tfrecords.ExportSettings, fixed: int) -> int:
-    text = sum(len(str(rows[i]["text"]).encode()) + len(str(rows[i].get("keyword") or ""))
-               for i in index)
-    pictures = sum(1 for i in index if rows[i].get("image_key")) if images else 0
-    return text + fixed * len(index) + pictures * settings.image_bytes
+def _record_sizes(rows: Sequence[Mapping[str, Any]], columns: PostColumns | None,
+                  images: bool, settings: tfrecords.ExportSettings, fixed: int) -> np.ndarray:
+    """Each row's record size as the plan estimates it: its text's UTF-8 bytes, its
+    keyword's characters, ``fixed`` and, with images, ``image_bytes`` for an image key (read
+    from the columns when the rows fit them)."""
+    n = len(rows)
+    if columns is not None:
+        text = np.fromiter(map(len, columns.text), np.int64, count=n)
+        keyword = np.fromiter(map(len, map(bytes.decode, columns.keyword)), np.int64, count=n)
+    else:
+        text = np.fromiter((len(str(r["text"]).encode()) for r in rows), np.int64, count=n)
+        keyword = np.fromiter((len(str(r.get("keyword") or "")) for r in rows), np.int64,
+                              count=n)
+    sizes = text + keyword + fixed
+    if images:
+        sizes += settings.image_bytes * np.fromiter(
+            (bool(r.get("image_key")) for r in rows), np.int64, count=n)
+    return sizes
 
 
 def plan_family(rows: Sequence[Mapping[str, Any]], family: str,
@@ -154,19 +166,19 @@ def plan_family(rows: Sequence[Mapping[str, Any]], family: str,
     fixed = (200 + 12 * (len(fam.study_slots) + len(fam.slots))
              + 8 * len(author_features.USER_STATS[family])
              + (10 * max_length if max_length else 0) + 4 * (vector_size or 0))
+    columns = _columns(fam, rows, post_ids, tokens, authors)
+    sizes = _record_sizes(rows, columns, images, settings, fixed)
     shard = np.zeros(len(rows), np.int64)
     counts: dict[str, int] = {}
     for k, name in enumerate(tfrecords.SPLITS):
         in_split = np.flatnonzero(split == k)
         if not len(in_split):
             continue
-        count = shard_count(_estimated_bytes(rows, in_split.tolist(), images, settings, fixed),
-                            settings)
+        count = shard_count(int(sizes[in_split].sum()), settings)
         counts[name] = count
         shard[in_split] = shard_of(slot[in_split], count)
     return FamilyPlan(family, settings, rows, post_ids, images, gzip, max_length, vector_size,
-                      tokens, authors, split, shard, counts,
-                      _columns(fam, rows, post_ids, tokens, authors))
+                      tokens, authors, split, shard, counts, columns)
 
 
 def _columns(fam: codebook.Family, rows: Sequence[Mapping[str, Any]], post_ids: list[bytes],
@@ -186,7 +198,8 @@ def _columns(fam: codebook.Family, rows: Sequence[Mapping[str, Any]], post_ids: 
 
 @dataclass
 class ShardInput:
-    """What one shard is built from, its rows in post id order (the records' order).
+    """What one shard is built from: its rows, and ``order``, the rows in post id order
+    (the records' order).
 
     ``columns``: the records' columns (author figures and tokens included; images fetched
     as the records are built, a batch at a time, by ``image_keys``). A family whose rows do
@@ -198,7 +211,7 @@ class ShardInput:
     gzip: bool
     max_length: int | None
     vector_size: int | None
-    order: list[int] | None = None  # the rows in post id order (None: they are)
+    order: list[int]
     columns: PostColumns | None = None
     image_keys: list[bytes] | None = None  # with columns and images: b"" for no image
     rows: list[dict[str, Any]] | None = None
@@ -206,17 +219,13 @@ class ShardInput:
     tokens: list[Any] | None = None
 
     @classmethod
-    def of(cls, plan: FamilyPlan, item: Mapping[str, Any], *, in_order: bool = False,
-           ) -> ShardInput:
-        """The shard's input from the plan. Its rows are taken in the family's order (reading
-        them in post id order, scattered in memory, takes longer than putting the built
-        records in order) with ``order`` to sort the records; ``in_order``: taken in post
-        id order (a stored input: the child then builds and writes as it goes)."""
+    def of(cls, plan: FamilyPlan, item: Mapping[str, Any]) -> ShardInput:
+        """The shard's input from the plan: its rows in the family's order (gathering them
+        in post id order, scattered in memory, takes longer than putting the built records
+        in order), with ``order`` to sort the records."""
         index = plan.members(item)
         ids = [plan.post_ids[i] for i in index]  # UTF-8 sorts as the strings do; equal ids
         order = sorted(range(len(ids)), key=ids.__getitem__)  # keep the rows' order
-        if in_order:
-            index, order = [index[i] for i in order], None
         layout = {"item": dict(item), "images": plan.images, "gzip": plan.gzip,
                   "max_length": plan.max_length, "vector_size": plan.vector_size,
                   "order": order}
@@ -244,12 +253,12 @@ def _json_default(value: Any) -> Any:
 def shard_payload(plan: FamilyPlan, item: Mapping[str, Any]) -> bytes:
     """One shard's input, serialised as the export job stores it: an ``.npz`` of its
     columns (``PostColumns.to_arrays``; a child reads them without a Python object per
-    row), or, for rows that do not fit columns, of their JSON (floats round-trip exactly)
-    with the author arrays."""
-    part = ShardInput.of(plan, item, in_order=True)
+    row) and their post id order, or, for rows that do not fit columns, of their JSON
+    (floats round-trip exactly) with the author arrays."""
+    part = ShardInput.of(plan, item)
     header: dict[str, Any] = {"item": part.item, "images": part.images, "gzip": part.gzip,
                               "max_length": part.max_length, "vector_size": part.vector_size}
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, np.ndarray] = {"order": np.asarray(part.order, np.int64)}
     if part.columns is not None:
         arrays.update(part.columns.to_arrays())
         if part.image_keys is not None:
@@ -276,6 +285,7 @@ def load_payload(data: bytes) -> ShardInput:
         arrays = {name: stored[name] for name in stored.files}
     header = json.loads(arrays.pop("header").tobytes())
     layout = {k: header[k] for k in ("item", "images", "gzip", "max_length", "vector_size")}
+    layout["order"] = arrays.pop("order").tolist()
     if "rows" not in header:
         keys = (unpack_bytes(arrays.pop("image_keys__bytes"), arrays.pop("image_keys__ends"))
                 if "image_keys__bytes" in arrays else None)
@@ -287,9 +297,9 @@ def load_payload(data: bytes) -> ShardInput:
 
 def build_shard(part: ShardInput, load_image: Callable[[str], bytes | None] | None,
                 counts: tfrecords.RecordCounts) -> Iterator[bytes]:
-    """One shard's records in post id order; ``counts`` is filled in as they are built.
-    Rows in post id order are built a batch at a time as they are written (only a batch's
-    records and images are held); others are built, then put in order."""
+    """One shard's records in post id order (built in the rows' order, a batch at a time
+    with only a batch's images held, then put in order); ``counts`` is filled in as they
+    are built."""
     gate = codebook.family(part.item["family"]).gate.name
     load = load_image if part.images else None
     if part.columns is None:  # rows that do not fit columns: row by row
@@ -304,13 +314,9 @@ def build_shard(part: ShardInput, load_image: Callable[[str], bytes | None] | No
     columns = part.columns
     counts.labels = columns.labels.sum(axis=0).tolist()
     counts.details = columns.detail_labels.sum(axis=0).tolist()
-    batches = _column_batches(part, columns, gate, load, counts)
-    if part.order is None:
-        for batch in batches:
-            yield from batch
-    else:
-        records = [record for batch in batches for record in batch]
-        yield from map(records.__getitem__, part.order)
+    records = [record for batch in _column_batches(part, columns, gate, load, counts)
+               for record in batch]
+    yield from map(records.__getitem__, part.order)
 
 
 def _column_batches(part: ShardInput, columns: PostColumns, gate: str,
