@@ -414,6 +414,8 @@ def plan_and_merge(uri: str, rows: list[dict], shards: int, manifest: dict,
 
     start = time.perf_counter()
     plan = sharding.plan_family(rows, "child")
+    plan_s = time.perf_counter() - start
+    start = time.perf_counter()
     stored = 0
     items = plan.items()
     for item in items:
@@ -421,7 +423,7 @@ def plan_and_merge(uri: str, rows: list[dict], shards: int, manifest: dict,
         (tmp / f"{item['file']}.npz").write_bytes(payload)
         stored += len(payload)
         del payload
-    plan_s = time.perf_counter() - start
+    store_s = time.perf_counter() - start
     del plan
 
     # The merge: each child's manifest (its share of the splits' counts and its shard files).
@@ -442,8 +444,8 @@ def plan_and_merge(uri: str, rows: list[dict], shards: int, manifest: dict,
                          for name in loaded[0]["splits"]}}
     (tmp / "dataset.json").write_text(json.dumps(merged, default=str))
     merge_s = time.perf_counter() - start
-    return {"read": read_s, "plan": plan_s, "merge": merge_s, "inputs": len(items),
-            "input_mb": stored / 1e6}
+    return {"read": read_s, "plan": plan_s, "store": store_s, "merge": merge_s,
+            "inputs": len(items), "input_mb": stored / 1e6}
 
 
 def iter_lines(values: list[str]) -> Any:
@@ -485,26 +487,28 @@ def run_export(tmp: Path, n: int, uri: str, concurrencies: list[int]) -> dict[st
     parts = plan_and_merge(uri, rows, shards, manifest, tmp)
     del rows
     gc.collect()
-    serial = parts["read"] + parts["plan"] + parts["merge"]
-    fraction = serial / (serial + total)
+    # The serial export plans too (plan_family is part of ``total``): the children do the rest.
+    children = total - parts["plan"]
+    serial = parts["read"] + parts["plan"] + parts["store"] + parts["merge"]
+    fraction = serial / (serial + children)
     merge_only = parts["merge"] / (parts["merge"] + total)
-    print(f"    serial steps of a sharded run, stand-ins measured on the same {n:,} ids: "
-          f"plan {parts['read'] + parts['plan']:.2f} s (read the ids from PostgreSQL "
-          f"{parts['read']:.2f} s; plan_family and every shard's stored input "
-          f"{parts['plan']:.2f} s: {parts['inputs']} inputs, {parts['input_mb']:,.0f} MB), "
-          f"merge {shards} manifests {parts['merge']:.3f} s")
-    print(f"    serial fraction s = (plan + merge) / (plan + export + merge) = {fraction:.3f}; "
+    print(f"    serial steps of a sharded run, measured on the same {n:,} records: plan "
+          f"{serial - parts['merge']:.2f} s (read the ids from PostgreSQL {parts['read']:.2f} s, "
+          f"a stand-in for reading the rows; plan_family {parts['plan']:.2f} s; every shard's "
+          f"stored input {parts['store']:.2f} s: {parts['inputs']} inputs, "
+          f"{parts['input_mb']:,.0f} MB), merge {shards} manifests {parts['merge']:.3f} s; "
+          f"the children's work is the serial export less its plan: {children:.1f} s")
+    print(f"    serial fraction s = (plan + merge) / (plan + children + merge) = {fraction:.3f}; "
           f"{merge_only:.4f} if the plan only hands out shard numbers (each child selecting "
-          "its posts by the hash in SQL) and the merge alone stays serial")
-    print("    speedup(C) = 1 / (s + (1 - s) / C) (Amdahl), for both; and the wall time if each "
-          f"child also pays a cold TensorFlow import ({tf_import:.1f} s here) once:")
+          "and planning its posts by the hash in SQL) and the merge alone stays serial")
+    print("    wall time with C children = serial steps + children's work / C (Amdahl), against "
+          f"the serial export's {total:.1f} s; and with each child's cold TensorFlow import "
+          f"({tf_import:.1f} s here) once:")
     for c in concurrencies:
-        amdahl = 1 / (fraction + (1 - fraction) / c)
-        best = 1 / (merge_only + (1 - merge_only) / c)
-        wall = serial + total / c + tf_import
-        print(f"      C = {c:>3}: {amdahl:5.1f}x ({(serial + total) / amdahl:6.1f} s), "
-              f"merge only {best:5.1f}x ({(parts['merge'] + total) / best:6.1f} s); with each "
-              f"child's start {wall:6.1f} s")
+        wall = serial + children / c
+        best = parts["merge"] + total / c
+        print(f"      C = {c:>3}: {wall:6.1f} s ({total / wall:4.1f}x), merge only {best:6.1f} s "
+              f"({total / best:5.1f}x); with each child's start {wall + tf_import:6.1f} s")
     return {"total": total, "fraction": fraction, "merge_only": merge_only,
             "tf_import": tf_import, **parts}
 
