@@ -68,11 +68,18 @@ class EnvironmentSettings:
     # Export job (Step Functions): a daily run at this hour (UTC) over these families
     export_schedule_hour_utc: int = 3
     export_families: tuple[str, ...] = ("place", "child", "health")
+    # Days an export (everything under exports/<job>/) is kept; None keeps every export. The
+    # job runs daily and writes a full copy each time, so exports grow without limit unless
+    # they expire (docs/scale.md, Cost: ~15 TB a month at 100M posts). dev keeps a month; prod
+    # keeps everything unless set: an expired training set is gone.
+    export_retention_days: int | None = 30
 
     def __post_init__(self) -> None:
         retention(self.log_retention_days)  # raises unless CloudWatch accepts the value
         if not 1 <= self.backup_retention_days <= 35:
             raise ValueError("backup_retention_days must be 1..35 (0 would disable backups)")
+        if self.export_retention_days is not None and self.export_retention_days < 1:
+            raise ValueError("export_retention_days must be 1 or more (None keeps every export)")
         if not 0 <= self.export_schedule_hour_utc <= 23:
             raise ValueError("export_schedule_hour_utc must be 0..23")
         if self.max_azs < 2:
@@ -105,6 +112,7 @@ ENVIRONMENTS: dict[str, EnvironmentSettings] = {
         cognito_plus_tier=True,
         api_memory_mb=1024,
         allowed_origin=None,  # the CloudFront URL of the page, unless overridden
+        export_retention_days=None,
     ),
 }
 

@@ -161,6 +161,7 @@ class ExportJob(Construct):
         removal_policy: RemovalPolicy,
         log_name_suffix: str = "",
         noncurrent_version_days: int = 30,
+        export_retention_days: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._removal_policy = removal_policy
@@ -175,6 +176,9 @@ class ExportJob(Construct):
         # Shard inputs and pieces are only needed while their job runs.
         self.bucket.add_lifecycle_rule(prefix=WORK, expiration=Duration.days(7),
                                        noncurrent_version_expiration=Duration.days(1))
+        if export_retention_days is not None:  # None: every export is kept
+            self.bucket.add_lifecycle_rule(prefix=EXPORTS,
+                                           expiration=Duration.days(export_retention_days))
         stack = Stack.of(self)
         self.state_machine_name = f"{stack.stack_name}-export-job{log_name_suffix}"
         self.state_machine_arn, _ = machine_arns(stack, self.state_machine_name)

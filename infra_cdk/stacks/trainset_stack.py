@@ -177,6 +177,7 @@ class TrainsetStack(Stack):
             log_retention_days=settings.log_retention_days,
             removal_policy=settings.removal_policy,
             log_name_suffix=self.retained_suffix,
+            export_retention_days=settings.export_retention_days,
         )
         # The export tasks read the schema the migrations create.
         self.export_job.node.add_dependency(self.migrations)

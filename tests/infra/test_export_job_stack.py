@@ -239,6 +239,30 @@ def test_exports_bucket_is_private_encrypted_tls_only(dev: Synthesized) -> None:
     })
 
 
+def lifecycle_rules(synthesized: Synthesized) -> dict[str, dict]:
+    bucket = synthesized.resources[synthesized.logical_id(synthesized.stack.export_job.bucket)]
+    return {rule.get("Prefix", ""): rule for rule in
+            bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
+
+
+def test_exports_expire_in_dev_and_are_kept_in_prod(dev: Synthesized, prod: Synthesized) -> None:
+    """The daily job writes a full copy each run: dev's expire after 30 days; prod keeps
+    every export (an expired training set is gone) unless its settings say otherwise. Both
+    drop the shard inputs and pieces after 7 days."""
+    assert lifecycle_rules(dev)["exports/"]["ExpirationInDays"] == 30
+    assert "exports/" not in lifecycle_rules(prod)
+    for synthesized in (dev, prod):
+        assert lifecycle_rules(synthesized)["export-work/"]["ExpirationInDays"] == 7
+
+
+def test_export_retention_must_be_a_positive_number_of_days() -> None:
+    from infra_cdk.config import EnvironmentSettings
+
+    with pytest.raises(ValueError, match="export_retention_days"):
+        EnvironmentSettings(name="x", export_retention_days=0)
+    assert EnvironmentSettings(name="x", export_retention_days=None).export_retention_days is None
+
+
 def test_prod_retains_exports_and_job_logs(prod: Synthesized) -> None:
     job = prod.stack.export_job
     for construct in (job.bucket, job.access_logs, job.log_group, job.state_machine):
