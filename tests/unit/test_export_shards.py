@@ -125,3 +125,25 @@ def test_every_kind_of_stored_shard_input_gives_the_single_writers_bytes(tmp_pat
     assert files(tmp_path / "sharded") == files(tmp_path / "single") | {
         "dataset.json": files(tmp_path / "sharded")["dataset.json"]}
     assert single["records"] == len(rows)
+
+
+def test_a_value_no_record_can_hold_fails_its_shard_and_leaves_no_file(tmp_path):
+    """The plan does not fail on a bad value: the shard that holds it does, as it is built,
+    and neither writer leaves a partial file behind."""
+    rows = varied_rows(60, seed=12)
+    rows[9] = {**rows[9], "confidence": None}
+    settings = ExportSettings(readers=2)
+    plan = shards.plan_family(rows, "child", settings)
+    bad = next(item for item in plan.items() if 9 in plan.members(item))
+    for item in plan.items():
+        part = shards.load_payload(shards.shard_payload(plan, item))
+        if item["file"] == bad["file"]:
+            with pytest.raises(TypeError):
+                shards.export_shard(part, tmp_path / "sharded")
+        else:
+            shards.export_shard(part, tmp_path / "sharded")
+    assert bad["file"] not in files(tmp_path / "sharded")
+    with pytest.raises(TypeError):
+        shards.export_family(rows, "child", tmp_path / "single", settings)
+    assert not any(name.endswith(".tfrecord") and name >= bad["file"]
+                   for name in files(tmp_path / "single"))

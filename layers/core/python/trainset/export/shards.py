@@ -185,10 +185,12 @@ def _columns(fam: codebook.Family, rows: Sequence[Mapping[str, Any]], post_ids: 
              tokens: list[Any] | None, authors: AuthorColumns) -> PostColumns | None:
     """The family's record columns, read from the rows in their order (reading them in
     another order, such as a shard's, takes twice as long: the rows' dictionaries are
-    then far apart in memory); None if the rows do not fit the family's columns."""
+    then far apart in memory); None if the rows do not fit the family's columns, or hold a
+    value a record cannot (then the shard that holds it fails as it is built, and the
+    export job names that shard)."""
     try:
         columns = PostColumns.from_rows(rows, tokens=tokens, authors=authors, post_ids=post_ids)
-    except IrregularRows:
+    except (IrregularRows, TypeError, ValueError):
         return None
     if (columns.labels.shape[1] != len(fam.study_slots)
             or columns.detail_labels.shape[1] != len(fam.slots)):

@@ -403,14 +403,18 @@ def plan_shards(records_by_split: Mapping[str, Sequence[bytes]], prefix: str,
 
 def write_shard(path: Path, records: Iterable[bytes], gzip: bool) -> int:
     """Write the records, in order, as one TFRecord file (records can be built as they are
-    written); returns how many were written."""
+    written); returns how many were written. If building them fails, no file is left."""
     tf = _tf()
     options = tf.io.TFRecordOptions(compression_type="GZIP" if gzip else "")
     count = 0
-    with tf.io.TFRecordWriter(str(path), options=options) as writer:
-        for record in records:
-            writer.write(record)
-            count += 1
+    try:
+        with tf.io.TFRecordWriter(str(path), options=options) as writer:
+            for record in records:
+                writer.write(record)
+                count += 1
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     return count
 
 
