@@ -147,3 +147,11 @@ def test_a_value_no_record_can_hold_fails_its_shard_and_leaves_no_file(tmp_path)
         shards.export_family(rows, "child", tmp_path / "single", settings)
     assert not any(name.endswith(".tfrecord") and name >= bad["file"]
                    for name in files(tmp_path / "single"))
+
+
+def test_an_input_stored_by_an_earlier_version_is_refused_clearly():
+    """A job planned before an upgrade stored gzipped JSON rows; its children say so."""
+    import gzip
+
+    with pytest.raises(ValueError, match="earlier version.*start the export again"):
+        shards.load_payload(gzip.compress(b'{"rows": []}'))

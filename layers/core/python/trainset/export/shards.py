@@ -283,6 +283,9 @@ def shard_payload(plan: FamilyPlan, item: Mapping[str, Any]) -> bytes:
 
 def load_payload(data: bytes) -> ShardInput:
     """The shard input ``shard_payload`` stored (no pickles are read)."""
+    if data[:2] == b"\x1f\x8b":  # gzip: the JSON rows an earlier version stored
+        raise ValueError("this shard input was stored by an earlier version of trainset "
+                         "(gzipped JSON rows); start the export again")
     with np.load(io.BytesIO(data), allow_pickle=False) as stored:
         arrays = {name: stored[name] for name in stored.files}
     header = json.loads(arrays.pop("header").tobytes())
