@@ -332,15 +332,35 @@ def test_a_batch_of_any_rows_gives_the_same_records():
 
 
 def test_columns_read_back_from_their_arrays():
+    """Stored in the smallest types that give the same records (floats as the float32 a
+    record holds, small integers unsigned), read back in the columns' own types."""
     rows = varied_rows(40, seed=17)
     rows[5] = {**rows[5], "text": "", "keyword": None}
-    authors = AuthorColumns(np.arange(240.0).reshape(40, 6), np.arange(40),
+    rows[6] = {**rows[6], "n_coders": 2**40, "confidence": float("nan"),
+               "sampling_weight": -0.0, "calibrated_weight": 1e-42}
+    rows[7] = {**rows[7], "gate": -1, "confidence": float("inf"), "sampling_weight": 3.4e38}
+    authors = AuthorColumns(np.arange(240.0).reshape(40, 6) / 7, np.arange(40) * 1000,
                             np.ones((40, 2)), np.arange(40) % 2 == 0)
     columns = PostColumns.from_rows(rows, authors=authors)
+    stored = columns.to_arrays()
+    assert stored["labels"].dtype == np.uint8 and stored["soft_labels"].dtype == np.float32
+    assert stored["gate"].dtype == np.int64 and stored["authors__other_posts"].dtype == np.uint16
     for part in (columns, columns.rows(0, 0), columns.rows(3, 9).take([5, 0, 2])):
         again = PostColumns.from_arrays(np.load(_saved(part.to_arrays()), allow_pickle=False))
         assert again.records("is_child") == part.records("is_child")
         assert again.authors.has_vector.dtype == bool
+        assert again.labels.dtype == np.int64 and again.confidence.dtype == np.float64
+
+
+def test_a_value_too_large_for_a_record_is_refused_after_storing_too():
+    rows = varied_rows(10, seed=19)
+    rows[2] = {**rows[2], "confidence": 1e39}  # finite, beyond float32
+    columns = PostColumns.from_rows(rows)
+    assert columns.to_arrays()["confidence"].dtype == np.float64
+    again = PostColumns.from_arrays(np.load(_saved(columns.to_arrays()), allow_pickle=False))
+    for part in (columns, again):
+        with pytest.raises(OverflowError):
+            part.records("is_child")
 
 
 def _saved(arrays):

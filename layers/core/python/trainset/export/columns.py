@@ -143,7 +143,8 @@ class PostColumns:
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The columns as named arrays (``from_arrays`` reads them back): each bytes column
-        as its values' concatenation and their end offsets. What a shard's stored input
+        as its values' concatenation and their end offsets, numbers in the smallest type
+        that gives the records the same bytes (``_compact``). What a shard's stored input
         carries, read without a Python object per row but for the bytes values."""
         out: dict[str, np.ndarray] = {}
         for f in fields(self):
@@ -151,28 +152,30 @@ class PostColumns:
             if f.name == "authors" or value is None:
                 continue
             if isinstance(value, np.ndarray):
-                out[f.name] = value
+                out[f.name] = _compact(value)
             else:
-                out[f"{f.name}__bytes"], out[f"{f.name}__ends"] = pack_bytes(value)
+                data, ends = pack_bytes(value)
+                out[f"{f.name}__bytes"], out[f"{f.name}__ends"] = data, _compact(ends)
         if self.authors is not None:
             for f in fields(self.authors):
                 value = getattr(self.authors, f.name)
                 if value is not None:
-                    out[f"authors__{f.name}"] = value
+                    out[f"authors__{f.name}"] = _compact(value)
         return out
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> PostColumns:
-        """The columns ``to_arrays`` gave (any mapping of its names, as ``np.load`` gives)."""
+        """The columns ``to_arrays`` gave (any mapping of its names, as ``np.load`` gives),
+        in the columns' own types again (int64, float64)."""
         names = set(arrays)
         values: dict[str, Any] = {}
         for f in fields(cls):
             if f.name in names:
-                values[f.name] = arrays[f.name]
+                values[f.name] = _widened(arrays[f.name])
             elif f"{f.name}__bytes" in names:
                 values[f.name] = unpack_bytes(arrays[f"{f.name}__bytes"],
                                               arrays[f"{f.name}__ends"])
-        authors = {f.name: arrays[f"authors__{f.name}"] for f in fields(AuthorColumns)
+        authors = {f.name: _widened(arrays[f"authors__{f.name}"]) for f in fields(AuthorColumns)
                    if f"authors__{f.name}" in names}
         return cls(**values, authors=AuthorColumns(**authors) if authors else None)
 
@@ -205,6 +208,32 @@ class PostColumns:
     def records(self, gate: str) -> list[bytes]:
         """One serialised post record per row (the gate feature named ``gate``)."""
         return wire.examples(self.features(gate), len(self))
+
+
+def _compact(values: np.ndarray) -> np.ndarray:
+    """The array in the smallest type that gives the records the same bytes: floats as
+    float32, which is what a record holds (float64 where a finite value is too large for
+    float32, so that building the record still refuses it), non-negative integers in the
+    fewest unsigned bytes that hold them. A shard's stored input is a third of the size."""
+    if values.dtype.kind == "f":
+        with np.errstate(over="ignore"):
+            single = values.astype(np.float32)
+        return single if np.array_equal(np.isinf(single), np.isinf(values)) else values
+    if values.dtype.kind in "iu" and values.size and int(values.min()) >= 0:
+        top = int(values.max())
+        for kind in (np.uint8, np.uint16, np.uint32):
+            if top <= np.iinfo(kind).max:
+                return values.astype(kind)
+    return values
+
+
+def _widened(values: np.ndarray) -> np.ndarray:
+    """A stored array in its column's type again (int64, float64; exact for both)."""
+    if values.dtype.kind == "f":
+        return values.astype(np.float64)
+    if values.dtype.kind in "iu":
+        return values.astype(np.int64)
+    return values
 
 
 def pack_bytes(values: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
