@@ -24,14 +24,18 @@ MAX_EXAMPLES = 6  # per operation, mode and role: the whole run stays around a m
 
 
 @pytest.fixture()
-def live(db, db_pool, tmp_path, monkeypatch) -> Any:
+def live(db, db_pool, database_url, tmp_path, monkeypatch) -> Any:
     """The server, with posts, a campaign, practice gold, two coders to act as and the images
-    and imports buckets (moto) for upload URLs."""
+    and imports buckets (moto) for upload URLs. Work the routes start outside a request
+    (a local export job) uses the test's database and home, not an embedded server in the
+    working directory."""
     import boto3
     from moto import mock_aws
 
     from trainset.blobs.s3 import forget_clients
 
+    monkeypatch.setenv("TRAINSET_DATABASE_URL", database_url)
+    monkeypatch.setenv("TRAINSET_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TRAINSET_IMAGES_BUCKET", "trainset-fuzz-images")
     monkeypatch.setenv("TRAINSET_IMPORTS_BUCKET", "trainset-fuzz-imports")
     stack = contextlib.ExitStack()
