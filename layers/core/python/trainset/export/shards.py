@@ -31,7 +31,7 @@ import io
 import json
 import math
 import multiprocessing
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -301,50 +301,34 @@ def load_payload(data: bytes) -> ShardInput:
 
 
 def build_shard(part: ShardInput, load_image: Callable[[str], bytes | None] | None,
-                counts: tfrecords.RecordCounts) -> Iterator[bytes]:
+                ) -> tuple[list[bytes], dict[str, Any]]:
     """One shard's records in post id order (built in the rows' order, a batch at a time
-    with only a batch's images held, then put in order); ``counts`` is filled in as they
-    are built."""
-    gate = codebook.family(part.item["family"]).gate.name
+    with only a batch's images held, then put in order), and its counts (records with each
+    study and detailed label, missing images)."""
+    fam = codebook.family(part.item["family"])
     load = load_image if part.images else None
     if part.columns is None:  # rows that do not fit columns: row by row
         assert part.rows is not None and part.authors is not None
         post_ids = list(map(str.encode, map(str, map(itemgetter("post_id"), part.rows))))
         records, labels, details, missing = tfrecords._split_records(
-            part.rows, list(range(len(part.rows))), post_ids, gate, load, part.tokens,
-            part.authors, len(counts.labels), len(counts.details))
-        counts.labels, counts.details, counts.missing = labels, details, missing
-        yield from records
-        return
+            part.rows, list(range(len(part.rows))), post_ids, fam.gate.name, load,
+            part.tokens, part.authors, len(fam.study_slots), len(fam.slots))
+        return records, {"labels": labels, "detail_labels": details, "missing_images": missing}
     columns = part.columns
-    counts.labels = columns.labels.sum(axis=0).tolist()
-    counts.details = columns.detail_labels.sum(axis=0).tolist()
-    records = [record for batch in _column_batches(part, columns, gate, load, counts)
-               for record in batch]
-    yield from map(records.__getitem__, part.order)
-
-
-def _column_batches(part: ShardInput, columns: PostColumns, gate: str,
-                    load: Callable[[str], bytes | None] | None,
-                    counts: tfrecords.RecordCounts) -> Iterator[list[bytes]]:
-    """The records of the columns' rows in their order, a batch at a time (with images,
-    ``IMAGE_BATCH`` posts: only their images are held at once)."""
+    built: list[bytes] = []
+    missing = 0
     step = tfrecords.IMAGE_BATCH if load is not None else tfrecords.TEXT_BATCH
     for at in range(0, len(columns), step):
         batch = columns.rows(at, at + step)
         if load is not None:
-            keys = [key.decode() or None for key in (part.image_keys or [])[at:at + step]]
-            images = tfrecords.fetch_images(load, keys)
-            counts.missing += sum(1 for key, image in zip(keys, images, strict=True)
-                                  if key and image is None)
+            images, lost = tfrecords.fetch_batch_images(
+                load, [key.decode() or None for key in (part.image_keys or [])[at:at + step]])
+            missing += lost
             batch = batch.with_images(images)
-        yield batch.records(gate)
-
-
-def shard_counts(family: str) -> tfrecords.RecordCounts:
-    """A shard's counts before its records are built."""
-    fam = codebook.family(family)
-    return tfrecords.RecordCounts([0] * len(fam.study_slots), [0] * len(fam.slots))
+        built += batch.records(fam.gate.name)
+    return [built[i] for i in part.order], {
+        "labels": columns.labels.sum(axis=0).tolist(),
+        "detail_labels": columns.detail_labels.sum(axis=0).tolist(), "missing_images": missing}
 
 
 def export_shard(part: ShardInput, out_dir: Path,
@@ -357,15 +341,15 @@ def export_shard(part: ShardInput, out_dir: Path,
     spec = (tfrecords.spec_from_description(features) if features is not None else
             tfrecords.feature_spec(part.item["family"], part.images, part.max_length,
                                    part.vector_size))
+    records, counts = build_shard(part, load_image)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / part.item["file"]
-    counts = shard_counts(part.item["family"])
-    written = tfrecords.write_shard(path, build_shard(part, load_image, counts), part.gzip)
-    shard = {"file": part.item["file"], "split": part.item["split"], "records": written,
+    tfrecords.write_shard(path, records, part.gzip)
+    shard = {"file": part.item["file"], "split": part.item["split"], "records": len(records),
              "bytes": path.stat().st_size, "sha256": file_sha256(path)}
     tfrecords.verify_shard(out_dir, shard, spec, part.gzip,
                            tfrecords.record_counter(spec, part.gzip))
-    return {**shard, "shard": part.item["shard"], **counts.as_piece()}
+    return {**shard, "shard": part.item["shard"], **counts}
 
 
 def merge(meta: Mapping[str, Any], pieces: Iterable[Mapping[str, Any]], out_dir: Path,
@@ -437,13 +421,12 @@ def export_family(rows: Sequence[Mapping[str, Any]], family: str, out_dir: Path,
     pieces = []
     with tfrecords.ShardWriter(out_dir, family, plan.settings, plan.gzip, spec) as writer:
         for item in plan.items():
-            counts = shard_counts(family)
-            shard = writer.add_shard(item["file"], item["split"],
-                                     build_shard(ShardInput.of(plan, item), load_image, counts))
+            records, counts = build_shard(ShardInput.of(plan, item), load_image)
+            shard = writer.add_shard(item["file"], item["split"], records)
             pieces.append((shard, counts))
+            del records
         writer.finish()
-    return merge(meta, [{**shard, **counts.as_piece()} for shard, counts in pieces], out_dir,
-                 source)
+    return merge(meta, [{**shard, **counts} for shard, counts in pieces], out_dir, source)
 
 
 def _run_payload(args: tuple[bytes, str, Any, Mapping[str, Any]]) -> dict[str, Any]:

@@ -401,21 +401,17 @@ def plan_shards(records_by_split: Mapping[str, Sequence[bytes]], prefix: str,
     return plans
 
 
-def write_shard(path: Path, records: Iterable[bytes], gzip: bool) -> int:
-    """Write the records, in order, as one TFRecord file (records can be built as they are
-    written); returns how many were written. If building them fails, no file is left."""
+def write_shard(path: Path, records: Iterable[bytes], gzip: bool) -> None:
+    """Write the records, in order, as one TFRecord file; a write that fails leaves none."""
     tf = _tf()
     options = tf.io.TFRecordOptions(compression_type="GZIP" if gzip else "")
-    count = 0
     try:
         with tf.io.TFRecordWriter(str(path), options=options) as writer:
             for record in records:
                 writer.write(record)
-                count += 1
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return count
 
 
 def _workers() -> int:
@@ -476,13 +472,12 @@ class ShardWriter:
         for name, _, chunk in plan_shards({split: records}, self.prefix, self.settings):
             self.add_shard(name, split, chunk)
 
-    def add_shard(self, name: str, split: str, records: Iterable[bytes]) -> dict[str, Any]:
+    def add_shard(self, name: str, split: str, records: Sequence[bytes]) -> dict[str, Any]:
         """Write one named shard (a post export's shards are planned by
-        ``trainset.export.shards`` and their records built as they are written); its
-        description, checksum filled in once checked."""
+        ``trainset.export.shards``); its description, checksum filled in once checked."""
         path = self.out_dir / name
-        written = write_shard(path, records, self.gzip)
-        shard = {"file": name, "split": split, "records": written,
+        write_shard(path, records, self.gzip)
+        shard = {"file": name, "split": split, "records": len(records),
                  "bytes": path.stat().st_size, "sha256": None}
         self.shards.append(shard)
         if self._pool is None:
@@ -602,21 +597,6 @@ def _author_columns(family: str, rows: Sequence[Mapping[str, Any]], ids: Sequenc
 
 IMAGE_BATCH = 512  # posts whose images are held at once while their records are built
 TEXT_BATCH = 16384  # posts whose records are built at once without images
-
-
-@dataclass
-class RecordCounts:
-    """What building a shard's records counted: records with each study and detailed label,
-    and images that were missing."""
-
-    labels: list[int]
-    details: list[int]
-    missing: int = 0
-
-    def as_piece(self) -> dict[str, Any]:
-        """The counts as a shard's piece of the manifest carries them."""
-        return {"labels": self.labels, "detail_labels": self.details,
-                "missing_images": self.missing}
 IMAGE_FETCHERS = 16  # images fetched at once (S3 GETs wait on the network, not the CPU)
 
 
@@ -638,6 +618,14 @@ def fetch_images(load_image: Callable[[str], bytes | None],
     return out
 
 
+def fetch_batch_images(load_image: Callable[[str], bytes | None],
+                       keys: Sequence[str | None]) -> tuple[list[bytes | None], int]:
+    """A batch's images (``fetch_images``) and how many of its keys found none."""
+    images = fetch_images(load_image, keys)
+    return images, sum(1 for key, image in zip(keys, images, strict=True)
+                       if key and image is None)
+
+
 def _split_records(rows: Sequence[Mapping[str, Any]], index: Sequence[int],
                    post_ids: Sequence[bytes], gate: str,
                    load_image: Callable[[str], bytes | None] | None,
@@ -655,10 +643,9 @@ def _split_records(rows: Sequence[Mapping[str, Any]], index: Sequence[int],
         batch = index[at:at + step]
         images = None
         if load_image is not None:
-            keys = [rows[i].get("image_key") for i in batch]
-            images = fetch_images(load_image, keys)
-            missing += sum(1 for key, image in zip(keys, images, strict=True)
-                           if key and image is None)
+            images, lost = fetch_batch_images(
+                load_image, [rows[i].get("image_key") for i in batch])
+            missing += lost
         built, batch_labels, batch_details = _batch_records(
             [rows[i] for i in batch], images,
             [tokens[i] for i in batch] if tokens is not None else None,
