@@ -257,9 +257,9 @@ def model_replicates(fit: Any, family: str, strata: Mapping[str, str],
     each, so the figures vary as much as a refitted model makes them vary. ``seconds``: stop
     starting refits once this long has passed (after two at least: a spread needs two),
     so a request answers in time; each label's list says how many ran."""
-    deadline = None if seconds is None else time.monotonic() + seconds
     from trainset.services.quality import label_posteriors
 
+    deadline = None if seconds is None else time.monotonic() + seconds
     rng = random.Random(seed)
     members: dict[str, list[str]] = defaultdict(list)
     for post_id, stratum in sorted(strata.items()):

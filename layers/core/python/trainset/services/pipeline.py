@@ -75,9 +75,9 @@ def plan_step(store: Any, blobs: Any, images_available: bool, event: dict) -> di
     """Every screened family: its files beside the shards (labels CSV/Parquet, data card,
     coder report) written under ``exports/<job>/<family>/``; its shards planned by the
     stable hash, each shard's input (its record columns, author figures computed over the
-    whole family, tokens: ``shards.shard_payload``) stored under
-    ``export-work/<job>/<family>/``; and one list of every shard, the
-    item list the Distributed Map reads (``items_key``)."""
+    whole family, tokens: ``shards.shard_payload``) stored under ``export-work/<job>/
+    <family>/``; and one list of every shard, the item list the Distributed Map reads
+    (``items_key``)."""
     job_id = event["job_id"]
     items: list[dict[str, Any]] = []
     families = []
