@@ -42,6 +42,18 @@ class AuthorColumns:
         return AuthorColumns(*(None if v is None else v[index] for v in
                                (self.stats, self.other_posts, self.vectors, self.has_vector)))
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The figures as named arrays (``authors__<field>``, compact types: ``_compact``)."""
+        return {f"authors__{f.name}": _compact(getattr(self, f.name)) for f in fields(self)
+                if getattr(self, f.name) is not None}
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> AuthorColumns | None:
+        """The figures ``to_arrays`` gave (None when there are none)."""
+        found = {f.name: _widened(arrays[f"authors__{f.name}"]) for f in fields(cls)
+                 if f"authors__{f.name}" in arrays}
+        return cls(**found) if found else None
+
 
 @dataclass(frozen=True)
 class PostColumns:
@@ -157,10 +169,7 @@ class PostColumns:
                 data, ends = pack_bytes(value)
                 out[f"{f.name}__bytes"], out[f"{f.name}__ends"] = data, _compact(ends)
         if self.authors is not None:
-            for f in fields(self.authors):
-                value = getattr(self.authors, f.name)
-                if value is not None:
-                    out[f"authors__{f.name}"] = _compact(value)
+            out.update(self.authors.to_arrays())
         return out
 
     @classmethod
@@ -175,9 +184,7 @@ class PostColumns:
             elif f"{f.name}__bytes" in names:
                 values[f.name] = unpack_bytes(arrays[f"{f.name}__bytes"],
                                               arrays[f"{f.name}__ends"])
-        authors = {f.name: _widened(arrays[f"authors__{f.name}"]) for f in fields(AuthorColumns)
-                   if f"authors__{f.name}" in names}
-        return cls(**values, authors=AuthorColumns(**authors) if authors else None)
+        return cls(**values, authors=AuthorColumns.from_arrays(arrays))
 
     def features(self, gate: str) -> dict[str, Any]:
         """The record's features by name, as ``wire.examples`` takes them."""

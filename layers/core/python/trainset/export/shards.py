@@ -270,10 +270,7 @@ def shard_payload(plan: FamilyPlan, item: Mapping[str, Any]) -> bytes:
         assert part.rows is not None and part.authors is not None
         header["rows"] = [{name: row.get(name) for name in RECORD_FIELDS} for row in part.rows]
         header["tokens"] = part.tokens
-        arrays.update({f"authors__{name}": value for name, value in (
-            ("stats", part.authors.stats), ("other_posts", part.authors.other_posts),
-            ("vectors", part.authors.vectors), ("has_vector", part.authors.has_vector))
-            if value is not None})
+        arrays.update(part.authors.to_arrays())
     arrays["header"] = np.frombuffer(json.dumps(header, default=_json_default,
                                                 separators=(",", ":")).encode(), np.uint8)
     out = io.BytesIO()
@@ -295,9 +292,8 @@ def load_payload(data: bytes) -> ShardInput:
         keys = (unpack_bytes(arrays.pop("image_keys__bytes"), arrays.pop("image_keys__ends"))
                 if "image_keys__bytes" in arrays else None)
         return ShardInput(**layout, columns=PostColumns.from_arrays(arrays), image_keys=keys)
-    authors = AuthorColumns(**{name: arrays[f"authors__{name}"] for name in (
-        "stats", "other_posts", "vectors", "has_vector") if f"authors__{name}" in arrays})
-    return ShardInput(**layout, rows=header["rows"], authors=authors, tokens=header["tokens"])
+    return ShardInput(**layout, rows=header["rows"], authors=AuthorColumns.from_arrays(arrays),
+                      tokens=header["tokens"])
 
 
 def build_shard(part: ShardInput, load_image: Callable[[str], bytes | None] | None,
